@@ -1,0 +1,216 @@
+"""The types that cross the plugin boundary.
+
+Everything a plugin registers is built from these: a :class:`Tokenizer` (batch dict ->
+tokens), a :class:`Masker` (layout -> :class:`Masks`), a :class:`Target` (what the
+predictor must reproduce) and a :class:`Domain` (data, defaults, benchmark). Batches are
+plain dicts of tensors so that a domain adds keys, never signatures.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
+
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .model import JEPA
+
+Batch = dict[str, Any]
+
+
+@dataclass
+class Layout:
+    """Where the tokens of one batch sit.
+
+    ``grid`` is the shape of the token grid (``(T,)``, ``(H, W)``, ``(F, H, W)``,
+    ``(num_columns,)``...); grid token ``i`` is the ``i``-th cell in C order. The
+    ``num_prefix`` tokens come before the grid tokens, are always visible to the
+    encoders and are never masked or predicted (CLS/register/regularization tokens).
+    ``flags`` holds per-sample boolean maps of shape ``(B, N)`` that maskers may use;
+    by convention ``valid`` marks tokens that carry data (missing leads, padding) and
+    ``occupied`` marks non-empty cells of a sparse grid.
+    """
+
+    grid: tuple[int, ...]
+    num_prefix: int = 0
+    flags: dict[str, Tensor] = field(default_factory=dict)
+
+    @property
+    def num_tokens(self) -> int:
+        return math.prod(self.grid)
+
+
+@dataclass
+class Masks:
+    """Index sets over the grid tokens of a batch (prefix tokens excluded).
+
+    ``context``: ``(B, Nc)`` long; ``target``: ``(B, M, Nt)`` long, M target groups
+    (I-JEPA's blocks), each predicted from the context alone; ``weight``: optional
+    ``(B, M, Nt)`` float per-target-token loss weight (mean-normalised by the loss).
+    """
+
+    context: Tensor
+    target: Tensor
+    weight: Tensor | None = None
+
+    def to(self, device: torch.device | str) -> "Masks":
+        return Masks(
+            self.context.to(device),
+            self.target.to(device),
+            None if self.weight is None else self.weight.to(device),
+        )
+
+
+def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
+    """``x[b, idx[b, ...]]`` for ``x`` of shape (B, N, D) and ``idx`` of shape (B, *S)."""
+    b, _, d = x.shape
+    flat = idx.reshape(b, -1)
+    out = torch.gather(x, 1, flat.unsqueeze(-1).expand(-1, -1, d))
+    return out.reshape(*idx.shape, d)
+
+
+class Tokenizer(nn.Module):
+    """Batch dict -> token embeddings of width ``dim``.
+
+    Subclasses implement :meth:`layout` and :meth:`embed` (all grid tokens, ``(B, N,
+    dim)``) and optionally :meth:`prefix` (``(B, P, dim)``). The default :meth:`forward`
+    embeds everything and gathers the kept tokens; a tokenizer whose cost depends on the
+    input it sees (a sparse encoder) overrides :meth:`forward` to drop input first.
+    Position embeddings are added by the encoder from the layout, not here.
+    """
+
+    dim: int
+
+    def layout(self, batch: Batch) -> Layout:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def embed(self, batch: Batch) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def prefix(self, batch_size: int) -> Tensor | None:
+        return None
+
+    def forward(self, batch: Batch, keep: Tensor | None = None) -> Tensor:
+        """Return ``(B, P + n, dim)``: the prefix tokens then the grid tokens ``keep``
+        (``(B, n)`` grid indices) or all grid tokens when ``keep`` is None."""
+        tokens = self.embed(batch)
+        if keep is not None:
+            tokens = gather_tokens(tokens, keep)
+        pre = self.prefix(tokens.shape[0])
+        return tokens if pre is None else torch.cat([pre, tokens], dim=1)
+
+
+class Masker:
+    """Layout -> :class:`Masks`. Subclasses implement :meth:`__call__`; see
+    :class:`jepakit.masks.SampleMasker` for the usual per-sample form."""
+
+    def __call__(self, layout: Layout, batch_size: int, generator: torch.Generator) -> Masks:  # pragma: no cover
+        raise NotImplementedError
+
+
+class Target(nn.Module):
+    """What the predictor must reproduce at the target tokens.
+
+    ``dim`` is the feature width of the target (None: the encoder width).
+    :meth:`attach` runs once when the model is built (an EMA target copies the encoder
+    there). :meth:`forward` returns ``(B, M, Nt, dim)`` for ``masks.target``; it runs
+    under ``torch.no_grad`` unless ``needs_grad`` is True. :meth:`regularizer` adds a
+    term to the loss from the step's outputs (``out`` holds ``context``: context-encoder
+    tokens, ``pred`` and ``target``); :meth:`combine` mixes prediction loss and that
+    term; :meth:`update` runs after each optimizer step with the training progress in
+    [0, 1].
+    """
+
+    dim: int | None = None
+    needs_grad: bool = False
+
+    def attach(self, model: "JEPA") -> None:
+        pass
+
+    def forward(self, model: "JEPA", batch: Batch, masks: Masks) -> Tensor:  # pragma: no cover
+        raise NotImplementedError
+
+    def regularizer(self, model: "JEPA", out: dict[str, Tensor]) -> Tensor | None:
+        return None
+
+    def combine(self, prediction_loss: Tensor, regularizer: Tensor | None) -> Tensor:
+        return prediction_loss if regularizer is None else prediction_loss + regularizer
+
+    @torch.no_grad()
+    def update(self, model: "JEPA", progress: float) -> None:
+        pass
+
+
+TaskKind = Literal["multiclass", "multilabel", "regression", "token_multiclass"]
+
+
+@dataclass
+class Task:
+    """A labelled evaluation task.
+
+    Items of ``train``/``test`` are batch dicts (the tokenizer's input) with a
+    ``label``: an int (multiclass), a float (regression), a 0/1 vector (multilabel) or
+    a per-grid-token long vector with -1 for "ignore" (token_multiclass). When
+    ``group_key`` names an item key, embeddings of items sharing that key (windows of
+    one record) are averaged before probing, and the label of the group is its first
+    item's.
+    """
+
+    train: Any
+    test: Any
+    kind: TaskKind
+    classes: Sequence[str] | None = None
+    group_key: str | None = None
+    description: str = ""
+
+
+# baseline(task, train_indices, seed) -> predictions for task.test: class probabilities
+# (n, C), multilabel scores (n, C), regression values (n,), or token class scores
+# (n, N, C). Groups (see Task.group_key) are the baseline's own business.
+Baseline = Callable[[Task, Sequence[int], int], Any]
+
+
+@dataclass
+class DataBundle:
+    """What a domain's loader returns.
+
+    ``pretrain`` is a map-style dataset of batch dicts (no labels needed). ``info`` is
+    offered to every component factory whose signature names a key (``in_chans``,
+    ``length``, ``schema``...), so data facts never get hard-coded in a model. ``tasks``
+    are the benchmark's evaluation tasks. ``collate`` replaces torch's default collate.
+    ``describe`` is a one-line summary for logs and reports.
+    """
+
+    pretrain: Any
+    info: dict[str, Any] = field(default_factory=dict)
+    tasks: dict[str, Task] = field(default_factory=dict)
+    collate: Callable[[list[Batch]], Batch] | None = None
+    describe: str = ""
+
+
+@dataclass
+class Domain:
+    """A domain record.
+
+    ``load(path=None, **data_config)`` returns a :class:`DataBundle`; ``path=None``
+    means the domain's embedded default data. ``defaults`` is a nested config that
+    overrides the core's defaults (tokenizer/masker/target names and arguments, model
+    size, training); ``quick`` and ``bench`` are further overrides for ``jepakit bench
+    --quick`` and the default benchmark run. ``variants`` are named overrides that the
+    benchmark pretrains and reports side by side (e.g. two targets). ``baselines`` are
+    extra rows in the benchmark table. ``prepare(src, out, **kw)`` converts a dataset to
+    prepared arrays for fast loading.
+    """
+
+    name: str
+    load: Callable[..., DataBundle]
+    summary: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    quick: Mapping[str, Any] = field(default_factory=dict)
+    bench: Mapping[str, Any] = field(default_factory=dict)
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    baselines: Mapping[str, Baseline] = field(default_factory=dict)
+    prepare: Callable[..., Any] | None = None

@@ -1,0 +1,33 @@
+"""User-facing errors: the CLI prints these as one line, never a traceback."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+
+class JepakitError(Exception):
+    """A mistake in the user's input (name, config, data) with a one-line explanation."""
+
+
+class ConfigError(JepakitError, KeyError):
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DataError(JepakitError, ValueError):
+    """Bad input data (unreadable file, wrong shape, empty table...)."""
+
+
+class TrainingDiverged(JepakitError, RuntimeError):
+    """The loss became NaN/Inf."""
+
+
+def unknown(kind: str, name: object, valid: Iterable[str]) -> ConfigError:
+    options = ", ".join(sorted(valid)) or "(none)"
+    return ConfigError(f"unknown {kind} {name!r}; valid: {options}")
+
+
+def check(condition: bool, message: str) -> None:
+    """Raise ``ValueError(message)`` unless ``condition``: for validating component arguments."""
+    if not condition:
+        raise ValueError(message)

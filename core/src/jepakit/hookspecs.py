@@ -1,0 +1,79 @@
+"""The jepakit plugin contract.
+
+A plugin is any module (usually exposed through the ``jepakit`` entry-point group) that
+implements some of the hooks below with ``@jepakit.hookimpl``. Every hook receives a
+``register`` callback; call it once per component you provide::
+
+    from jepakit import hookimpl
+
+    @hookimpl
+    def jepakit_register_maskers(register):
+        register("stripes", StripeMasker, "vertical stripes of patches")
+
+The core validates what is registered (names unique per kind, factories callable) and
+reports the offending plugin by name. Hook implementations may accept fewer arguments
+than declared here (pluggy passes only the ones they name), so adding an argument to a
+spec never breaks an existing plugin.
+
+Factories are called with keyword arguments only: the user's configuration for that
+component plus, where the factory's signature names them, the data facts the core
+offers (``dim`` = model width, and every key of :attr:`jepakit.contract.DataBundle.info`).
+Unknown user arguments are rejected with the list of valid ones, so a factory's
+signature is its documentation.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import pluggy
+
+hookspec = pluggy.HookspecMarker("jepakit")
+
+Register = Callable[..., None]
+
+
+@hookspec
+def jepakit_register_tokenizers(register: Register) -> None:
+    """Register tokenizers: ``register(name, factory, summary="")``.
+
+    ``factory(**kwargs)`` returns a :class:`jepakit.contract.Tokenizer`, an ``nn.Module``
+    that turns a batch dict into token embeddings of width ``dim`` and describes their
+    :class:`~jepakit.contract.Layout` (grid shape, always-visible prefix tokens, per-sample
+    flags such as ``valid`` or ``occupied``). A tokenizer may drop input *before*
+    embedding when asked for a subset of tokens (``forward(batch, keep=idx)``), which is
+    how a sparse encoder shows the context encoder only the context's raw data.
+    """
+
+
+@hookspec
+def jepakit_register_maskers(register: Register) -> None:
+    """Register maskers: ``register(name, factory, summary="")``.
+
+    ``factory(**kwargs)`` returns a :class:`jepakit.contract.Masker`: called with a
+    :class:`~jepakit.contract.Layout`, a batch size and a ``torch.Generator``, it returns
+    :class:`~jepakit.contract.Masks` (context indices, target index groups and optional
+    per-target-token loss weights) over the grid tokens, prefix tokens excluded.
+    """
+
+
+@hookspec
+def jepakit_register_targets(register: Register) -> None:
+    """Register targets: ``register(name, factory, summary="")``.
+
+    ``factory(**kwargs)`` returns a :class:`jepakit.contract.Target`: what the predictor
+    must reproduce at the target tokens (an EMA encoder's features, the online encoder
+    itself under a regulariser, or a hand-made feature computed from the raw batch) plus
+    an optional regulariser on the context embeddings and a hook run after each
+    optimizer step.
+    """
+
+
+@hookspec
+def jepakit_register_domains(register: Register) -> None:
+    """Register domains: ``register(domain)`` with a :class:`jepakit.contract.Domain`.
+
+    A domain names its data loader (embedded default data when no path is given), its
+    default configuration (which tokenizer, masker, target, model size), its benchmark
+    tasks and presets, and any baselines it brings.
+    """

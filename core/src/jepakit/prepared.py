@@ -122,7 +122,6 @@ class WindowDataset(Dataset):
         records: Sequence[int] | None = None,
         fields: Sequence[str] = (),
         key: str = "signal",
-        seed: int = 0,
         transform: Any = None,
     ):
         self.store, self.length, self.random = store, int(length), random
@@ -134,7 +133,6 @@ class WindowDataset(Dataset):
                 f"{len(short)} record(s) are shorter than one window of {self.length} samples "
                 f"(first: {store.meta(short[0])})"
             )
-        self._rng = np.random.default_rng(seed)
         if random:
             self.windows = [(r, -1) for r in self.records]
         else:
@@ -149,7 +147,8 @@ class WindowDataset(Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         r, start = self.windows[i]
         if start < 0:
-            start = int(self._rng.integers(0, self.store.length(r) - self.length + 1))
+            # the global RNG: the trainer reseeds it per step, so crops replay on resume
+            start = int(np.random.randint(0, self.store.length(r) - self.length + 1))
         x = self.store.read(r, start, self.length)
         if self.transform is not None:
             x = self.transform(x)

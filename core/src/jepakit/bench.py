@@ -1,0 +1,210 @@
+"""The benchmark harness: pretrain on a domain's data, then compare the JEPA encoder's
+probes with the same architecture at random init, trained supervised from scratch, and
+the domain's own baselines, at each label fraction, over several seeds."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+
+from . import config as cfgmod
+from .contract import Domain, Task
+from .errors import JepakitError
+from .evaluate import (
+    PRIMARY, Features, group_average, group_items, groups_of, label_efficiency, labels_of, n_classes_of, rankme, score,
+    subset_indices, supervised_scores, task_features,
+)
+from .plugins import get_domain, registry
+from .train import Run, build_backbone, collate_of, load_bundle, pick_device, pretrain, resolve_config
+
+
+@dataclass
+class BenchResult:
+    domain: str
+    out: Path
+    rows: list[dict[str, Any]]
+    summary: list[dict[str, Any]]
+    runs: dict[str, Run] = field(default_factory=dict)
+    rankme: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    table: str = ""
+
+
+def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Mean and std over seeds of every metric, per (task, method, fraction)."""
+    keys: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        keys.setdefault((r["task"], r["method"], r["fraction"]), []).append(r)
+    out = []
+    skip = {"task", "method", "fraction", "seed", "head", "kind", "n_labels"}
+    for (task, method, frac), group in keys.items():
+        entry: dict[str, Any] = {"task": task, "method": method, "fraction": frac, "kind": group[0]["kind"], "n_labels": group[0]["n_labels"], "seeds": len(group)}
+        for metric in group[0]:
+            if metric in skip or not isinstance(group[0][metric], (int, float)):
+                continue
+            vals = np.array([g[metric] for g in group if metric in g], dtype=float)
+            entry[metric] = float(np.nanmean(vals))
+            entry[metric + "_std"] = float(np.nanstd(vals))
+        out.append(entry)
+    return out
+
+
+def _task_rows(
+    task_name: str, task: Task, method: str, feats: Features, heads, ecfg, kind: str
+) -> list[dict[str, Any]]:
+    rows = label_efficiency(feats, task, heads, ecfg["fractions"], int(ecfg["seeds"]), ecfg)
+    for r in rows:
+        r.update(task=task_name, method=f"{method}/{r.pop('head')}" if len(heads) > 1 or method != "supervised" else method, kind=kind)
+    return rows
+
+
+def _item_indices(task: Task, group_idx: np.ndarray, groups: list[np.ndarray] | None) -> np.ndarray:
+    if groups is None:
+        return group_idx
+    return np.concatenate([groups[g] for g in group_idx])
+
+
+def run_bench(
+    domain: str | Domain,
+    quick: bool = False,
+    data: str | os.PathLike | None = None,
+    config: Mapping[str, Any] | str | os.PathLike | None = None,
+    overrides: Any = None,
+    out: str | os.PathLike | None = None,
+    echo: bool = True,
+) -> BenchResult:
+    """Python twin of ``jepakit bench DOMAIN``: writes ``report.md``, ``metrics.json`` and
+    PNG plots into ``out`` and returns the rows."""
+    from .report import write_report
+
+    began = time.perf_counter()
+    dom = get_domain(domain) if isinstance(domain, str) else domain
+    preset = dom.quick if quick else dom.bench
+    cfg = resolve_config(dom, config, overrides, preset, data)
+    out_dir = Path(out) if out is not None else Path("runs") / f"bench-{dom.name}{'-quick' if quick else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    bundle = load_bundle(dom, cfg)
+    if not bundle.tasks:
+        raise JepakitError(f"domain {dom.name!r} has no benchmark task for this data")
+    ecfg = cfg["eval"]
+    device = pick_device(cfg["train"]["device"])
+    collate = collate_of(bundle)
+    variants = dict(dom.variants) or {"jepa": {}}
+    runs: dict[str, Run] = {}
+    for name, extra in variants.items():
+        vcfg = cfgmod.merge(cfg, extra)
+        vbundle = bundle if "data" not in extra else load_bundle(dom, vcfg)
+        if echo:
+            print(f"[{dom.name}] pretraining {name}: {vbundle.describe or ''}".rstrip(": "), flush=True)
+        runs[name] = pretrain(dom, config=vcfg, out=out_dir / name, bundle=vbundle)
+    rows: list[dict[str, Any]] = []
+    ranks: dict[str, float] = {}
+    for task_name, task in bundle.tasks.items():
+        heads = list(ecfg["heads"])
+        first_feats = None
+        for name, run in runs.items():
+            vb = run.bundle
+            vtask = vb.tasks.get(task_name, task)
+            feats = task_features(run.model.backbone, vtask, ecfg, collate_of(vb), device)
+            first_feats = first_feats or feats
+            label = name if name == "jepa" else f"jepa[{name}]"
+            rows += _task_rows(task_name, vtask, label, feats, heads, ecfg, task.kind)
+            if feats.x_test.ndim == 2:
+                ranks[f"{task_name}:{label}"] = rankme(feats.x_test)
+        if ecfg["random_init"]:
+            torch.manual_seed(int(cfg["train"]["seed"]) + 1)
+            rand = build_backbone(cfg, bundle).to(device)
+            feats = task_features(rand, task, ecfg, collate, device)
+            rows += _task_rows(task_name, task, "random-init", feats, heads, ecfg, task.kind)
+            if feats.x_test.ndim == 2:
+                ranks[f"{task_name}:random-init"] = rankme(feats.x_test)
+        y_groups = first_feats.y_train
+        n_classes = n_classes_of(task, np.concatenate([first_feats.y_train, first_feats.y_test]) if task.kind == "multiclass" else first_feats.y_train)
+        groups = group_items(task, "train")
+        extra_methods: dict[str, Any] = dict(dom.baselines)
+        for frac in ecfg["fractions"]:
+            for seed in range(int(ecfg["seeds"])):
+                gidx = subset_indices(y_groups, task.kind, frac, seed)
+                items = _item_indices(task, gidx, groups)
+                if ecfg["supervised"]:
+                    pred, y = supervised_scores(
+                        lambda: build_backbone(cfg, bundle), task, items, ecfg, collate, device, seed, n_classes, items
+                    )
+                    rows.append({"task": task_name, "method": "supervised", "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
+                for bname, fn in extra_methods.items():
+                    pred = np.asarray(fn(task, items.tolist(), seed))
+                    pred, y, _ = group_average(pred, labels_of(task.test), groups_of(task.test, task.group_key))
+                    rows.append({"task": task_name, "method": bname, "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
+    summary = summarise(rows)
+    result = BenchResult(dom.name, out_dir, rows, summary, runs, ranks, time.perf_counter() - began)
+    result.table = write_report(result, cfg, quick)
+    if echo:
+        print(result.table)
+        print(f"[{dom.name}] {result.seconds:.1f} s; report: {out_dir / 'report.md'}", flush=True)
+    return result
+
+
+def installed_domains() -> list[str]:
+    return sorted(registry("domain"))
+
+
+def primary_metric(kind: str) -> str:
+    return PRIMARY[kind]
+
+
+__all__ = ["BenchResult", "installed_domains", "run_bench", "summarise"]
+
+
+def metrics_json(result: BenchResult, cfg: Mapping[str, Any], quick: bool) -> dict[str, Any]:
+    return {
+        "domain": result.domain, "quick": quick, "seconds": result.seconds, "config": cfg, "rankme": result.rankme,
+        "summary": result.summary, "rows": result.rows,
+        "pretraining": {k: {"steps": len(r.history), "final_loss": r.history[-1]["loss"] if r.history else None, "seconds": r.seconds} for k, r in result.runs.items()},
+    }
+
+
+def dump(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def run_evaluate(
+    checkpoint: str | os.PathLike, data: str | os.PathLike | None = None, overrides: Any = None, out: str | os.PathLike | None = None,
+    echo: bool = True,
+) -> BenchResult:
+    """Python twin of ``jepakit evaluate CHECKPOINT``: probes of a pretrained encoder on
+    its domain's tasks (``eval`` settings can be overridden) and RankMe."""
+    from .report import table
+    from .train import load_run
+
+    began = time.perf_counter()
+    run = load_run(checkpoint, data)
+    cfg = cfgmod.merge(run.config, overrides if isinstance(overrides, Mapping) or overrides is None else cfgmod.parse_sets(overrides))
+    ecfg = cfg["eval"]
+    device = pick_device(cfg["train"]["device"])
+    run.model.to(device)
+    rows: list[dict[str, Any]] = []
+    ranks: dict[str, float] = {}
+    for task_name, task in run.bundle.tasks.items():
+        feats = task_features(run.model.backbone, task, ecfg, collate_of(run.bundle), device)
+        rows += _task_rows(task_name, task, "jepa", feats, list(ecfg["heads"]), ecfg, task.kind)
+        if feats.x_test.ndim == 2:
+            ranks[f"{task_name}:jepa"] = rankme(feats.x_test)
+    out_dir = Path(out) if out is not None else run.out / "evaluation"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = BenchResult(run.domain, out_dir, rows, summarise(rows), {}, ranks, time.perf_counter() - began)
+    result.table = table(result.summary)
+    dump({"checkpoint": str(run.checkpoint), "rankme": ranks, "summary": result.summary, "rows": rows}, out_dir / "metrics.json")
+    (out_dir / "report.md").write_text(f"# jepakit evaluate {run.checkpoint}\n\n{result.table}\n\nRankMe: {ranks}\n")
+    if echo:
+        print(result.table)
+        print("RankMe: " + ", ".join(f"{k} {v:.1f}" for k, v in ranks.items()))
+    return result

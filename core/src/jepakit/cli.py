@@ -1,0 +1,126 @@
+"""``jepakit`` command line: a thin twin of the Python API (train.pretrain,
+bench.run_bench, bench.run_evaluate, Domain.prepare)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from typing import Sequence
+
+from . import __version__
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="jepakit", description="JEPA pretraining, evaluation and benchmarks with domain plugins")
+    p.add_argument("--version", action="version", version=f"jepakit {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("domains", help="list plugins, their domains and components")
+
+    def common(sp: argparse.ArgumentParser) -> None:
+        sp.add_argument("--data", help="dataset path (default: the domain's embedded data)")
+        sp.add_argument("--config", help="YAML file with config sections")
+        sp.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override one config key, e.g. model.width=128")
+        sp.add_argument("--out", help="output folder")
+
+    sp = sub.add_parser("pretrain", help="pretrain a JEPA encoder on a domain's data")
+    sp.add_argument("domain")
+    common(sp)
+    sp.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+
+    sp = sub.add_parser("evaluate", help="probe a checkpoint on its domain's tasks")
+    sp.add_argument("checkpoint")
+    sp.add_argument("--data")
+    sp.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
+    sp.add_argument("--out")
+
+    sp = sub.add_parser("bench", help="pretrain and benchmark (all installed domains when none is named)")
+    sp.add_argument("domains", nargs="*")
+    sp.add_argument("--quick", action="store_true", help="small preset: about a minute per domain on 2 CPU cores")
+    common(sp)
+
+    sp = sub.add_parser("prepare", help="convert a dataset to prepared arrays for fast loading")
+    sp.add_argument("domain")
+    sp.add_argument("src")
+    sp.add_argument("out")
+    sp.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="prepare option, e.g. rate=250")
+    return p
+
+
+def _domains() -> int:
+    from .plugins import plugins
+
+    for info in plugins():
+        version = f" {info.version}" if info.version else ""
+        if info.error:
+            print(f"{info.name}{version}: FAILED to load: {info.error}")
+            continue
+        print(f"{info.name}{version}")
+        for kind in ("domain", "tokenizer", "masker", "target"):
+            names = info.components.get(kind)
+            if names:
+                print(f"  {kind}s: {', '.join(names)}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from .errors import JepakitError
+
+    try:
+        if args.command == "domains":
+            return _domains()
+        if args.command == "pretrain":
+            from .train import pretrain
+
+            run = pretrain(args.domain, data=args.data, config=args.config, overrides=args.sets, out=args.out, resume=args.resume)
+            last = run.history[-1]["loss"] if run.history else float("nan")
+            print(f"pretrained {run.domain}: {len(run.history)} steps, final loss {last:.4f}, checkpoint {run.checkpoint}")
+            return 0
+        if args.command == "evaluate":
+            from .bench import run_evaluate
+
+            run_evaluate(args.checkpoint, data=args.data, overrides=args.sets, out=args.out)
+            return 0
+        if args.command == "bench":
+            from .bench import installed_domains, run_bench
+
+            names = args.domains or installed_domains()
+            if not names:
+                print("no domain is installed: pip install a plugin such as jepakit-ecg", file=sys.stderr)
+                return 2
+            if len(names) > 1 and args.data:
+                print("error: --data applies to one domain; name it", file=sys.stderr)
+                return 2
+            for name in names:
+                out = args.out if len(names) == 1 or args.out is None else os.path.join(args.out, name)
+                run_bench(name, quick=args.quick, data=args.data, config=args.config, overrides=args.sets, out=out)
+            return 0
+        if args.command == "prepare":
+            from .config import parse_value
+            from .plugins import get_domain
+
+            dom = get_domain(args.domain)
+            if dom.prepare is None:
+                raise JepakitError(f"domain {dom.name!r} has no prepare step")
+            kw = {}
+            for item in args.sets:
+                key, _, value = item.partition("=")
+                kw[key] = parse_value(value)
+            path = dom.prepare(args.src, args.out, **kw)
+            print(f"prepared {args.src} -> {path or args.out}")
+            return 0
+    except JepakitError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

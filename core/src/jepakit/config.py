@@ -1,0 +1,112 @@
+"""Run configuration: core defaults, layered overrides and validation.
+
+A config is a nested dict with the sections below. Layers are merged in order (core
+defaults, the domain's defaults, a benchmark preset, a YAML file, ``--set key=value``).
+The component sections (``tokenizer``, ``masker``, ``target``) and ``data`` hold a
+``name``/``path`` plus free arguments that the component's factory (or the domain's
+loader) validates; every other key must exist in the defaults. When a layer changes a
+component's ``name``, the arguments meant for the previous component are dropped.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from .errors import ConfigError
+
+DEFAULTS: dict[str, Any] = {
+    "data": {"path": None},
+    "tokenizer": {"name": None},
+    "masker": {"name": "multiblock"},
+    "target": {"name": "ema"},
+    "loss": {"name": "smooth_l1", "var_weight": 0.0, "var_gamma": 1.0},
+    "model": {
+        "width": 192, "depth": 12, "heads": 3, "mlp_ratio": 4.0, "pos": "sincos", "drop_path": 0.0,
+        "pred_width": 96, "pred_depth": 6, "pred_heads": 3,
+    },
+    "train": {
+        "steps": 1000, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-6, "warmup": 0.1, "weight_decay": 0.04,
+        "clip": 1.0, "seed": 0, "device": "auto", "workers": 0, "ckpt_every": 0, "keep_checkpoints": 2,
+        "log_every": 10, "rankme_every": 0, "rankme_samples": 256, "progress": True,
+    },
+    "eval": {
+        "fractions": [0.01, 0.1, 1.0], "seeds": 3, "heads": ["linear"], "knn_k": 20, "pool": "mean",
+        "batch_size": 64, "max_tokens": 20000, "sup_steps": 200, "sup_lr": 1e-3, "sup_batch_size": 32,
+        "random_init": True, "supervised": True, "max_iter": 2000,
+    },
+}
+
+FREE_SECTIONS = ("data", "tokenizer", "masker", "target")
+
+
+def parse_value(text: str) -> Any:
+    """``--set`` values are YAML scalars or flow collections: 3, 1e-3, true, null, [1, 2]."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+
+
+def parse_sets(items: Iterable[str]) -> dict[str, Any]:
+    """``["model.width=128", "masker.num_targets=2"]`` -> nested dict."""
+    out: dict[str, Any] = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        parts = key.strip().split(".")
+        if len(parts) != 2 or not all(parts):
+            raise ConfigError(f"--set key must be section.name (e.g. model.width), got {key!r}")
+        out.setdefault(parts[0], {})[parts[1]] = parse_value(value)
+    return out
+
+
+def load_file(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.exists():
+        raise ConfigError(f"config file {p} does not exist")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"config file {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {p} must hold a mapping of sections")
+    return data
+
+
+def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Merge config layers left to right, validating section and key names."""
+    cfg = copy.deepcopy(DEFAULTS)
+    for layer in layers:
+        if not layer:
+            continue
+        for section, values in layer.items():
+            if section not in cfg:
+                raise ConfigError(f"unknown config section {section!r}; valid: {', '.join(sorted(cfg))}")
+            if not isinstance(values, Mapping):
+                raise ConfigError(f"config section {section!r} must be a mapping, got {values!r}")
+            target = cfg[section]
+            if section in FREE_SECTIONS:
+                new_name = values.get("name")
+                if section != "data" and new_name is not None and new_name != target.get("name"):
+                    target.clear()
+                target.update(copy.deepcopy(dict(values)))
+                continue
+            for key, value in values.items():
+                if key not in target:
+                    raise ConfigError(f"unknown config key '{section}.{key}'; valid: {', '.join(sorted(target))}")
+                target[key] = copy.deepcopy(value)
+    return cfg
+
+
+def component(cfg: Mapping[str, Any], section: str) -> tuple[str, dict[str, Any]]:
+    """``(name, kwargs)`` of a component section."""
+    values = dict(cfg[section])
+    name = values.pop("name", None)
+    if not name:
+        raise ConfigError(f"no {section} chosen: set {section}.name (see `jepakit domains`)")
+    return name, values

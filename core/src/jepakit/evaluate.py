@@ -1,0 +1,381 @@
+"""Frozen-feature evaluation: embeddings, scikit-learn probes, RankMe, label efficiency,
+and the supervised-from-scratch reference with the same architecture."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import default_collate
+
+from .contract import Task
+from .errors import ConfigError, DataError, check
+from .model import Backbone
+
+
+def rankme(z: torch.Tensor | np.ndarray, eps: float = 1e-7) -> float:
+    """RankMe (Garrido et al. 2023): ``exp(-sum p log p)`` with ``p = s / ||s||_1 + eps``
+    over the singular values ``s`` of the embedding matrix ``z`` (N, D)."""
+    z = torch.as_tensor(z)
+    check(z.ndim == 2, f"rankme expects (N, D), got {tuple(z.shape)}")
+    s = torch.linalg.svdvals(z.double())
+    p = s / s.sum().clamp_min(1e-300) + eps
+    return float(math.exp(float(-(p * p.log()).sum())))
+
+
+def labels_of(dataset: Any) -> np.ndarray:
+    """All labels of a task split (uses ``dataset.labels`` when the dataset has it)."""
+    if hasattr(dataset, "labels"):
+        return np.asarray(dataset.labels)
+    return np.stack([np.asarray(dataset[i]["label"]) for i in range(len(dataset))])
+
+
+def groups_of(dataset: Any, key: str | None) -> np.ndarray | None:
+    if key is None:
+        return None
+    if hasattr(dataset, "groups"):
+        return np.asarray(dataset.groups)
+    return np.asarray([np.asarray(dataset[i][key]).item() for i in range(len(dataset))])
+
+
+@torch.no_grad()
+def embed(
+    backbone: Backbone, dataset: Any, pool: str = "mean", batch_size: int = 64, collate: Callable | None = None,
+    device: torch.device | str = "cpu",
+) -> tuple[np.ndarray, np.ndarray]:
+    """Frozen embeddings and labels of every item: ``(n, D)`` (``pool="mean"``) or
+    ``(n, N, D)`` (``pool="tokens"``)."""
+    from .train import to_device
+
+    collate = collate or default_collate
+    was = backbone.training
+    backbone.eval()
+    zs, ys = [], []
+    for i in range(0, len(dataset), batch_size):
+        batch = collate([dataset[j] for j in range(i, min(len(dataset), i + batch_size))])
+        ys.append(np.asarray(batch["label"].cpu() if torch.is_tensor(batch["label"]) else batch["label"]))
+        zs.append(backbone.embed(to_device(batch, torch.device(device)), pool).float().cpu().numpy())
+    backbone.train(was)
+    if not zs:
+        raise DataError("cannot embed an empty dataset")
+    return np.concatenate(zs), np.concatenate(ys)
+
+
+def group_average(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Average features (or scores) of items that share a group; label = first item's."""
+    if groups is None:
+        return x, y, None
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    sums = np.zeros((len(uniq), *x.shape[1:]), dtype=np.float64)
+    np.add.at(sums, inverse, x)
+    counts = np.bincount(inverse, minlength=len(uniq)).reshape(-1, *([1] * (x.ndim - 1)))
+    first = np.zeros(len(uniq), dtype=int)
+    first[inverse[::-1]] = np.arange(len(inverse))[::-1]
+    return (sums / counts).astype(np.float32), y[first], uniq
+
+
+def subset_indices(y: np.ndarray, kind: str, fraction: float, seed: int) -> np.ndarray:
+    """A label fraction of the training items, stratified so each class keeps at least
+    one example (classification), drawn reproducibly from ``seed``."""
+    n = len(y)
+    rng = np.random.default_rng(seed)
+    if fraction >= 1.0:
+        return np.arange(n)
+    k = max(1, int(round(fraction * n)))
+    if kind == "multiclass":
+        classes = np.unique(y)
+        picked = [rng.choice(np.flatnonzero(y == c)) for c in classes]
+        rest = np.setdiff1d(np.arange(n), picked)
+        extra = rng.choice(rest, size=max(0, min(len(rest), k - len(picked))), replace=False)
+        return np.sort(np.concatenate([picked, extra]).astype(int))
+    if kind == "multilabel":
+        picked = []
+        for c in range(y.shape[1]):
+            pos = np.flatnonzero(y[:, c] > 0.5)
+            if len(pos):
+                picked.append(rng.choice(pos))
+        rest = np.setdiff1d(np.arange(n), picked)
+        extra = rng.choice(rest, size=max(0, min(len(rest), k - len(set(picked)))), replace=False)
+        return np.sort(np.unique(np.concatenate([np.asarray(picked, dtype=int), extra.astype(int)])))
+    return np.sort(rng.choice(n, size=max(2, k), replace=False))
+
+
+# --------------------------------------------------------------------------- probes
+
+
+def _classifier(head: str, seed: int, knn_k: int, max_iter: int, n_train: int):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if head == "linear":
+        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, C=0.1 if n_train < 200 else 1.0))
+    if head == "knn":
+        return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=max(1, min(knn_k, n_train)), weights="distance"))
+    if head == "mlp":
+        return make_pipeline(
+            StandardScaler(),
+            MLPClassifier((256,), alpha=1e-3, max_iter=max_iter // 4, early_stopping=n_train >= 50, random_state=seed),
+        )
+    raise ConfigError(f"unknown eval head {head!r}; valid: knn, linear, mlp")
+
+
+def _regressor(head: str, seed: int, knn_k: int, max_iter: int, n_train: int):
+    from sklearn.linear_model import RidgeCV
+    from sklearn.neighbors import KNeighborsRegressor
+    from sklearn.neural_network import MLPRegressor
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if head == "linear":
+        return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
+    if head == "knn":
+        return make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=max(1, min(knn_k, n_train)), weights="distance"))
+    if head == "mlp":
+        return make_pipeline(
+            StandardScaler(),
+            MLPRegressor((256,), alpha=1e-3, max_iter=max_iter // 4, early_stopping=n_train >= 50, random_state=seed),
+        )
+    raise ConfigError(f"unknown eval head {head!r}; valid: knn, linear, mlp")
+
+
+def _full_proba(model: Any, x: np.ndarray, n_classes: int) -> np.ndarray:
+    p = model.predict_proba(x)
+    out = np.zeros((len(x), n_classes), dtype=np.float64)
+    out[:, np.asarray(model.classes_, dtype=int)] = p
+    return out
+
+
+def fit_predict(
+    head: str, kind: str, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, n_classes: int | None, seed: int = 0,
+    knn_k: int = 20, max_iter: int = 2000, max_tokens: int = 20000,
+) -> np.ndarray:
+    """Fit a probe on (x_tr, y_tr) and return its predictions for x_te in the form
+    :func:`score` expects."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "regression":
+            model = _regressor(head, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, y_tr)
+            return model.predict(x_te)
+        if kind == "multiclass":
+            if len(np.unique(y_tr)) < 2:
+                return np.tile(np.eye(n_classes)[int(y_tr[0])], (len(x_te), 1))
+            model = _classifier(head, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, y_tr.astype(int))
+            return _full_proba(model, x_te, n_classes)
+        if kind == "multilabel":
+            cols = []
+            for c in range(y_tr.shape[1]):
+                yc = (y_tr[:, c] > 0.5).astype(int)
+                if yc.min() == yc.max():
+                    cols.append(np.full(len(x_te), float(yc[0])))
+                    continue
+                model = _classifier(head, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, yc)
+                cols.append(_full_proba(model, x_te, 2)[:, 1])
+            return np.stack(cols, axis=1)
+        if kind == "token_multiclass":
+            d = x_tr.shape[-1]
+            xf, yf = x_tr.reshape(-1, d), y_tr.reshape(-1)
+            keep = np.flatnonzero(yf >= 0)
+            rng = np.random.default_rng(seed)
+            if len(keep) > max_tokens:
+                keep = rng.choice(keep, max_tokens, replace=False)
+            xf, yf = xf[keep], yf[keep].astype(int)
+            if len(np.unique(yf)) < 2:
+                out = np.zeros((*x_te.shape[:2], n_classes))
+                out[..., int(yf[0]) if len(yf) else 0] = 1
+                return out
+            model = _classifier(head, seed, knn_k, max_iter, len(xf)).fit(xf, yf)
+            return _full_proba(model, x_te.reshape(-1, d), n_classes).reshape(*x_te.shape[:2], n_classes)
+    raise ConfigError(f"unknown task kind {kind!r}; valid: multiclass, multilabel, regression, token_multiclass")
+
+
+PRIMARY = {"multiclass": "accuracy", "multilabel": "macro_auc", "regression": "r2", "token_multiclass": "miou"}
+
+
+def score(kind: str, y: np.ndarray, pred: np.ndarray, n_classes: int | None = None) -> dict[str, float]:
+    """Metrics of predictions ``pred`` against labels ``y`` for a task kind."""
+    from sklearn import metrics as skm
+
+    pred = np.asarray(pred)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "regression":
+            pred = pred.reshape(-1)
+            return {"rmse": float(np.sqrt(skm.mean_squared_error(y, pred))), "r2": float(skm.r2_score(y, pred))}
+        if kind == "multiclass":
+            y = y.astype(int)
+            hat = pred.argmax(1)
+            out = {
+                "accuracy": float(skm.accuracy_score(y, hat)),
+                "balanced_accuracy": float(skm.balanced_accuracy_score(y, hat)),
+                "macro_f1": float(skm.f1_score(y, hat, average="macro")),
+            }
+            present = np.unique(y)
+            try:
+                if pred.shape[1] == 2 and len(present) == 2:
+                    out["auc"] = float(skm.roc_auc_score(y, pred[:, 1]))
+                elif len(present) == pred.shape[1]:
+                    p = pred / np.clip(pred.sum(1, keepdims=True), 1e-12, None)
+                    out["auc"] = float(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
+            except ValueError:
+                pass
+            return out
+        if kind == "multilabel":
+            aucs = [
+                skm.roc_auc_score(y[:, c] > 0.5, pred[:, c])
+                for c in range(y.shape[1])
+                if 0 < (y[:, c] > 0.5).sum() < len(y)
+            ]
+            return {"macro_auc": float(np.mean(aucs)) if aucs else float("nan")}
+        if kind == "token_multiclass":
+            yt = y.reshape(-1).astype(int)
+            hat = pred.reshape(-1, pred.shape[-1]).argmax(1)
+            keep = yt >= 0
+            yt, hat = yt[keep], hat[keep]
+            c = n_classes or pred.shape[-1]
+            ious = {}
+            for k in range(c):
+                union = np.sum((yt == k) | (hat == k))
+                if np.sum(yt == k) > 0:
+                    ious[k] = float(np.sum((yt == k) & (hat == k)) / union)
+            out = {"miou": float(np.mean(list(ious.values()))) if ious else float("nan"), "accuracy": float(np.mean(yt == hat))}
+            out.update({f"iou_{k}": v for k, v in ious.items()})
+            return out
+    raise ConfigError(f"unknown task kind {kind!r}")
+
+
+def n_classes_of(task: Task, y: np.ndarray) -> int | None:
+    if task.kind == "regression":
+        return None
+    if task.classes is not None:
+        return len(task.classes)
+    if task.kind == "multilabel":
+        return y.shape[1]
+    return int(np.max(y)) + 1
+
+
+@dataclass
+class Features:
+    """Embeddings of a task's splits, grouped where the task asks for it."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+def task_features(backbone: Backbone, task: Task, ecfg: Mapping[str, Any], collate: Callable | None, device: Any) -> Features:
+    pool = "tokens" if task.kind == "token_multiclass" else ecfg["pool"]
+    x_tr, y_tr = embed(backbone, task.train, pool, ecfg["batch_size"], collate, device)
+    x_te, y_te = embed(backbone, task.test, pool, ecfg["batch_size"], collate, device)
+    x_tr, y_tr, _ = group_average(x_tr, y_tr, groups_of(task.train, task.group_key))
+    x_te, y_te, _ = group_average(x_te, y_te, groups_of(task.test, task.group_key))
+    return Features(x_tr, y_tr, x_te, y_te)
+
+
+def label_efficiency(
+    feats: Features, task: Task, heads: Sequence[str], fractions: Sequence[float], seeds: int, ecfg: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """Probe scores per head, label fraction and seed."""
+    n_classes = n_classes_of(task, np.concatenate([feats.y_train, feats.y_test]) if task.kind == "multiclass" else feats.y_train)
+    rows = []
+    for head in heads:
+        for frac in fractions:
+            for seed in range(seeds):
+                idx = subset_indices(feats.y_train, task.kind, frac, seed)
+                pred = fit_predict(
+                    head, task.kind, feats.x_train[idx], feats.y_train[idx], feats.x_test, n_classes, seed,
+                    ecfg["knn_k"], ecfg["max_iter"], ecfg["max_tokens"],
+                )
+                rows.append({"head": head, "fraction": frac, "seed": seed, "n_labels": int(len(idx)), **score(task.kind, feats.y_test, pred, n_classes)})
+    return rows
+
+
+# ------------------------------------------------------------------ supervised reference
+
+
+class _Supervised(nn.Module):
+    def __init__(self, backbone: Backbone, kind: str, out: int):
+        super().__init__()
+        self.backbone, self.kind = backbone, kind
+        self.head = nn.Linear(backbone.width, out)
+
+    def forward(self, batch):
+        pool = "tokens" if self.kind == "token_multiclass" else "mean"
+        return self.head(self.backbone.embed(batch, pool))
+
+
+def supervised_scores(
+    make_backbone: Callable[[], Backbone], task: Task, train_idx: np.ndarray, ecfg: Mapping[str, Any], collate: Callable | None,
+    device: Any, seed: int, n_classes: int | None, item_idx: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train the same architecture from scratch on the labelled items and return
+    (test predictions, test labels), grouped like the probes. ``item_idx`` maps group
+    indices to item indices when the task groups items."""
+    import torch.nn.functional as F
+
+    from .train import to_device
+
+    collate = collate or default_collate
+    torch.manual_seed(seed)
+    y_all = labels_of(task.train)
+    items = np.asarray(train_idx if item_idx is None else item_idx)
+    out = 1 if task.kind == "regression" else int(n_classes)
+    model = _Supervised(make_backbone(), task.kind, out).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=ecfg["sup_lr"], weight_decay=0.05)
+    steps, bs = int(ecfg["sup_steps"]), int(ecfg["sup_batch_size"])
+    rng = np.random.default_rng(seed)
+    y_mean, y_std = (float(y_all[items].mean()), float(y_all[items].std() + 1e-8)) if task.kind == "regression" else (0.0, 1.0)
+    model.train()
+    for step in range(steps):
+        for g in opt.param_groups:
+            g["lr"] = ecfg["sup_lr"] * 0.5 * (1 + math.cos(math.pi * step / steps))
+        pick = rng.choice(items, size=min(bs, len(items)), replace=len(items) < bs)
+        batch = to_device(collate([task.train[int(i)] for i in pick]), torch.device(device))
+        logits = model(batch)
+        y = batch["label"]
+        if task.kind == "multiclass":
+            loss = F.cross_entropy(logits, y.long())
+        elif task.kind == "multilabel":
+            loss = F.binary_cross_entropy_with_logits(logits, y.float())
+        elif task.kind == "regression":
+            loss = F.mse_loss(logits.squeeze(-1), (y.float() - y_mean) / y_std)
+        else:
+            loss = F.cross_entropy(logits.reshape(-1, out), y.long().reshape(-1), ignore_index=-1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+    model.eval()
+    preds, ys = [], []
+    with torch.no_grad():
+        for i in range(0, len(task.test), ecfg["batch_size"]):
+            batch = collate([task.test[j] for j in range(i, min(len(task.test), i + ecfg["batch_size"]))])
+            logits = model(to_device(batch, torch.device(device))).float().cpu()
+            if task.kind == "multiclass" or task.kind == "token_multiclass":
+                p = logits.softmax(-1).numpy()
+            elif task.kind == "multilabel":
+                p = logits.sigmoid().numpy()
+            else:
+                p = logits.squeeze(-1).numpy() * y_std + y_mean
+            preds.append(p)
+            ys.append(np.asarray(batch["label"]))
+    pred, y = np.concatenate(preds), np.concatenate(ys)
+    pred, y, _ = group_average(pred, y, groups_of(task.test, task.group_key))
+    return pred, y
+
+
+def group_items(task: Task, split: str = "train") -> list[np.ndarray] | None:
+    """For grouped tasks: the item indices of each group, in group order."""
+    groups = groups_of(getattr(task, split), task.group_key)
+    if groups is None:
+        return None
+    uniq, inverse = np.unique(groups, return_inverse=True)
+    return [np.flatnonzero(inverse == g) for g in range(len(uniq))]

@@ -1,0 +1,195 @@
+"""The JEPA model: a backbone (tokenizer + positions + timm transformer blocks), a narrow
+predictor with mask tokens, and a pluggable target.
+
+The context encoder only ever sees context tokens (the tokenizer is asked for them
+with ``keep``), which is where JEPA saves compute over a masked autoencoder.
+"""
+
+from __future__ import annotations
+
+import torch
+from timm.models.vision_transformer import Block
+from torch import Tensor, nn
+
+from .contract import Batch, Masks, Target, Tokenizer
+from .errors import check
+from .losses import prediction_loss, variance_hinge
+from .posembed import PositionEmbedding
+
+
+def _blocks(width: int, depth: int, heads: int, mlp_ratio: float, drop_path: float, qkv_bias: bool) -> nn.Sequential:
+    check(width % heads == 0, f"width {width} must be divisible by heads {heads}")
+    rates = torch.linspace(0, drop_path, depth).tolist() if depth else []
+    return nn.Sequential(
+        *[
+            Block(width, heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=r, norm_layer=nn.LayerNorm)
+            for r in rates
+        ]
+    )
+
+
+def _init_weights(m: nn.Module) -> None:
+    if isinstance(m, nn.Linear):
+        nn.init.trunc_normal_(m.weight, std=0.02)
+        if m.bias is not None:
+            nn.init.zeros_(m.bias)
+    elif isinstance(m, nn.LayerNorm):
+        nn.init.ones_(m.weight)
+        nn.init.zeros_(m.bias)
+
+
+class Backbone(nn.Module):
+    """Tokenizer + position embedding + transformer: the encoder that is pretrained and
+    later probed. ``forward(batch, keep)`` returns ``(B, P + n, width)``."""
+
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        grid: tuple[int, ...],
+        num_prefix: int = 0,
+        width: int = 192,
+        depth: int = 12,
+        heads: int = 3,
+        mlp_ratio: float = 4.0,
+        pos: str = "sincos",
+        drop_path: float = 0.0,
+        qkv_bias: bool = True,
+    ):
+        super().__init__()
+        self.tokenizer = tokenizer
+        self.grid, self.num_prefix, self.width = tuple(grid), int(num_prefix), width
+        self.pos = PositionEmbedding(self.grid, width, pos)
+        self.blocks = _blocks(width, depth, heads, mlp_ratio, drop_path, qkv_bias)
+        self.norm = nn.LayerNorm(width)
+        self.blocks.apply(_init_weights)
+
+    @property
+    def num_tokens(self) -> int:
+        return self.pos.table.shape[0]
+
+    def forward(self, batch: Batch, keep: Tensor | None = None) -> Tensor:
+        x = self.tokenizer(batch, keep)
+        p = self.num_prefix
+        n = x.shape[1] - p
+        if keep is None:
+            check(n == self.num_tokens, f"tokenizer returned {n} grid tokens, the layout has {self.num_tokens}")
+            pos = self.pos.table[:n].unsqueeze(0)
+        else:
+            pos = self.pos(keep)
+        grid_tokens = x[:, p:] + pos.to(x.dtype)
+        x = torch.cat([x[:, :p], grid_tokens], dim=1) if p else grid_tokens
+        return self.norm(self.blocks(x))
+
+    def embed(self, batch: Batch, pool: str = "mean") -> Tensor:
+        """Frozen-feature view: ``mean`` -> (B, width) over valid grid tokens,
+        ``tokens`` -> (B, N, width) grid tokens."""
+        h = self(batch)[:, self.num_prefix :]
+        if pool == "tokens":
+            return h
+        check(pool == "mean", f"pool must be mean or tokens, got {pool!r}")
+        valid = self.tokenizer.layout(batch).flags.get("valid")
+        if valid is None:
+            return h.mean(1)
+        w = valid.to(h.dtype).unsqueeze(-1)
+        return (h * w).sum(1) / w.sum(1).clamp_min(1.0)
+
+
+class Predictor(nn.Module):
+    """Narrow transformer that predicts target-token features from the context: context
+    tokens plus one mask token per target position (its position embedding added)."""
+
+    def __init__(
+        self,
+        grid: tuple[int, ...],
+        num_prefix: int,
+        width: int,
+        out_dim: int,
+        pred_width: int = 96,
+        depth: int = 6,
+        heads: int = 3,
+        mlp_ratio: float = 4.0,
+        pos: str = "sincos",
+        drop_path: float = 0.0,
+        qkv_bias: bool = True,
+    ):
+        super().__init__()
+        self.num_prefix = int(num_prefix)
+        self.inp = nn.Linear(width, pred_width)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, pred_width))
+        self.pos = PositionEmbedding(tuple(grid), pred_width, pos)
+        self.blocks = _blocks(pred_width, depth, heads, mlp_ratio, drop_path, qkv_bias)
+        self.norm = nn.LayerNorm(pred_width)
+        self.out = nn.Linear(pred_width, out_dim)
+        self.apply(_init_weights)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+
+    def forward(self, context: Tensor, context_idx: Tensor, target_idx: Tensor) -> Tensor:
+        """``context`` (B, P + Nc, width), ``context_idx`` (B, Nc), ``target_idx``
+        (B, M, Nt) -> predictions (B, M, Nt, out_dim). The M target groups are
+        predicted independently (context repeated), as in I-JEPA."""
+        b, m, nt = target_idx.shape
+        p = self.num_prefix
+        x = self.inp(context)
+        ctx_pos = self.pos(context_idx).to(x.dtype)
+        x = torch.cat([x[:, :p], x[:, p:] + ctx_pos], dim=1) if p else x + ctx_pos
+        x = x.repeat_interleave(m, dim=0)
+        q = self.mask_token.to(x.dtype) + self.pos(target_idx.reshape(b * m, nt)).to(x.dtype)
+        z = self.blocks(torch.cat([x, q], dim=1))
+        z = self.out(self.norm(z[:, -nt:]))
+        return z.reshape(b, m, nt, -1)
+
+
+class JEPA(nn.Module):
+    """Online backbone + predictor + target. ``forward(batch, masks)`` returns a dict with
+    ``loss`` and its parts."""
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        target: Target,
+        loss: str = "smooth_l1",
+        var_weight: float = 0.0,
+        var_gamma: float = 1.0,
+        pred_width: int = 96,
+        pred_depth: int = 6,
+        pred_heads: int = 3,
+        mlp_ratio: float = 4.0,
+        pos: str = "sincos",
+        drop_path: float = 0.0,
+    ):
+        super().__init__()
+        self.backbone = backbone
+        self.loss_name, self.var_weight, self.var_gamma = loss, float(var_weight), float(var_gamma)
+        out_dim = target.dim or backbone.width
+        self.predictor = Predictor(
+            backbone.grid, backbone.num_prefix, backbone.width, out_dim, pred_width, pred_depth, pred_heads,
+            mlp_ratio, pos, drop_path,
+        )
+        self.target = target
+        target.attach(self)
+
+    def forward(self, batch: Batch, masks: Masks) -> dict[str, Tensor]:
+        context = self.backbone(batch, masks.context)
+        pred = self.predictor(context, masks.context, masks.target)
+        if self.target.needs_grad:
+            target = self.target(self, batch, masks)
+        else:
+            with torch.no_grad():
+                target = self.target(self, batch, masks)
+        if target.shape[:3] != pred.shape[:3]:
+            raise ValueError(f"target returned shape {tuple(target.shape)}, expected (B, M, Nt, D) = {tuple(pred.shape)}")
+        pred_loss = prediction_loss(self.loss_name, pred, target, masks.weight)
+        out = {"context": context[:, self.backbone.num_prefix :], "pred": pred, "target": target, "pred_loss": pred_loss}
+        reg = self.target.regularizer(self, out)
+        loss = self.target.combine(pred_loss, reg)
+        if self.var_weight > 0:
+            var = variance_hinge(out["context"], self.var_gamma)
+            out["var"] = var
+            loss = loss + self.var_weight * var
+        if reg is not None:
+            out["reg"] = reg
+        out["loss"] = loss
+        return out
+
+    def trainable_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.parameters() if p.requires_grad]

@@ -1,0 +1,109 @@
+"""Benchmark reports: a Markdown table, ``metrics.json`` and PNG plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping
+
+from .evaluate import PRIMARY
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .bench import BenchResult
+
+
+def _fmt(entry: Mapping[str, Any], metric: str) -> str:
+    if metric not in entry:
+        return "–"
+    return f"{entry[metric]:.3f} ± {entry.get(metric + '_std', 0.0):.3f}"
+
+
+def table(summary: list[dict[str, Any]]) -> str:
+    """One Markdown table per task: methods as rows, label fractions as columns, the
+    task's primary metric as mean ± std over seeds."""
+    parts = []
+    for task in dict.fromkeys(s["task"] for s in summary):
+        rows = [s for s in summary if s["task"] == task]
+        metric = PRIMARY[rows[0]["kind"]]
+        fracs = sorted({s["fraction"] for s in rows})
+        methods = list(dict.fromkeys(s["method"] for s in rows))
+        head = f"| {task}: {metric} | " + " | ".join(f"{f:.0%} labels" for f in fracs) + " |"
+        lines = [head, "|" + "---|" * (len(fracs) + 1)]
+        for m in methods:
+            cells = []
+            for f in fracs:
+                hit = [s for s in rows if s["method"] == m and s["fraction"] == f]
+                cells.append(_fmt(hit[0], metric) if hit else "–")
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        parts.append("\n".join(lines))
+    return "\n\n".join(parts)
+
+
+def _plots(result: "BenchResult", out: Path) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    for name, run in result.runs.items():
+        ax.plot([h["step"] for h in run.history], [h["loss"] for h in run.history], label=name)
+    ax.set_xlabel("step"), ax.set_ylabel("pretraining loss"), ax.set_title(f"{result.domain}: loss")
+    ax.legend(), fig.tight_layout(), fig.savefig(out / "loss.png", dpi=110), plt.close(fig)
+    made.append("loss.png")
+    if any("rankme" in h for r in result.runs.values() for h in r.history):
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for name, run in result.runs.items():
+            pts = [(h["step"], h["rankme"]) for h in run.history if "rankme" in h]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=name)
+        ax.set_xlabel("step"), ax.set_ylabel("RankMe"), ax.set_title(f"{result.domain}: RankMe")
+        ax.legend(), fig.tight_layout(), fig.savefig(out / "rankme.png", dpi=110), plt.close(fig)
+        made.append("rankme.png")
+    for task in dict.fromkeys(s["task"] for s in result.summary):
+        rows = [s for s in result.summary if s["task"] == task]
+        metric = PRIMARY[rows[0]["kind"]]
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for m in dict.fromkeys(s["method"] for s in rows):
+            pts = sorted((s["fraction"], s.get(metric, float("nan")), s.get(metric + "_std", 0.0)) for s in rows if s["method"] == m)
+            xs, ys, es = zip(*pts)
+            ax.errorbar(xs, ys, yerr=es, marker="o", capsize=3, label=m)
+        ax.set_xscale("log"), ax.set_xlabel("fraction of labels"), ax.set_ylabel(metric)
+        ax.set_title(f"{result.domain} / {task}: label efficiency")
+        ax.legend(fontsize=7), fig.tight_layout()
+        name = f"label_efficiency_{''.join(c if c.isalnum() else '_' for c in task)}.png"
+        fig.savefig(out / name, dpi=110), plt.close(fig)
+        made.append(name)
+    return made
+
+
+def write_report(result: "BenchResult", cfg: Mapping[str, Any], quick: bool) -> str:
+    from .bench import dump, metrics_json
+
+    out = result.out
+    tab = table(result.summary)
+    dump(metrics_json(result, cfg, quick), out / "metrics.json")
+    plots = _plots(result, out)
+    pre = "\n".join(
+        f"- {name}: {len(r.history)} steps, final loss {r.history[-1]['loss']:.4f}, {r.seconds:.1f} s" for name, r in result.runs.items() if r.history
+    )
+    ranks = "\n".join(f"- {k}: {v:.1f}" for k, v in result.rankme.items())
+    md = [
+        f"# jepakit bench {result.domain}{' (quick)' if quick else ''}",
+        "",
+        f"Wall time {result.seconds:.1f} s. Encoder: width {cfg['model']['width']}, depth {cfg['model']['depth']}; "
+        f"tokenizer {cfg['tokenizer'].get('name')}, masker {cfg['masker'].get('name')}, target {cfg['target'].get('name')}.",
+        "",
+        "## Pretraining",
+        pre,
+        "",
+        "## Probes (mean ± std over seeds)",
+        tab,
+        "",
+        "## RankMe of test embeddings",
+        ranks or "- (not computed)",
+        "",
+        *[f"![{p}]({p})" for p in plots],
+    ]
+    (out / "report.md").write_text("\n".join(md) + "\n")
+    return tab

@@ -1,0 +1,354 @@
+"""Pretraining: build a model from a config and a domain's data, train it, checkpoint it.
+
+The batch of step ``s`` (indices, masks, dropout, random crops) depends only on the seed
+and ``s``, so ``--resume`` continues with exactly the batches an uninterrupted run would
+have seen and reproduces its losses.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Sampler, default_collate
+
+from . import config as cfgmod
+from .checkpoint import find_checkpoint, load_optimizer, read_checkpoint, read_optimizer, save_checkpoint
+from .contract import Batch, DataBundle, Domain, Masker
+from .errors import ConfigError, DataError, JepakitError, TrainingDiverged
+from .model import JEPA, Backbone
+from .plugins import create, get_domain
+
+
+@dataclass
+class Run:
+    """What :func:`pretrain` returns."""
+
+    out: Path
+    config: dict[str, Any]
+    model: JEPA
+    bundle: DataBundle
+    domain: str
+    history: list[dict[str, Any]] = field(default_factory=list)
+    checkpoint: Path | None = None
+    seconds: float = 0.0
+
+
+def to_device(batch: Any, device: torch.device) -> Any:
+    if torch.is_tensor(batch):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(v, device) for v in batch)
+    return batch
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device {name!r} is not a torch device (use auto, cpu, cuda or cuda:N)") from None
+
+
+def step_seed(seed: int, step: int, salt: int = 0) -> int:
+    return (int(seed) * 1_000_003 + int(step) * 7919 + salt) % (2**63 - 1)
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
+    """Indices of the batch of ``step``: epoch-wise shuffles, a pure function of (seed, step)."""
+    if n == 0:
+        raise DataError("the pretraining dataset is empty")
+    start = step * batch_size
+    out: list[int] = []
+    while len(out) < batch_size:
+        epoch, offset = divmod(start + len(out), n)
+        perm = torch.randperm(n, generator=torch.Generator().manual_seed(step_seed(seed, epoch, 17)))
+        out.extend(perm[offset : offset + batch_size - len(out)].tolist())
+    return out
+
+
+class _StepSampler(Sampler):
+    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int):
+        self.n, self.bs, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
+
+    def __iter__(self):
+        for s in range(self.start, self.stop):
+            yield batch_indices(self.n, self.bs, self.seed, s)
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def iterate_batches(dataset: Any, collate, batch_size: int, seed: int, start: int, stop: int, workers: int) -> Iterable[Batch]:
+    """Batches for steps ``start..stop-1``. In-process loading reseeds torch/numpy per
+    step so that random crops are reproducible on resume."""
+    if workers <= 0:
+        for s in range(start, stop):
+            seed_everything(step_seed(seed, s, 3))
+            yield collate([dataset[i] for i in batch_indices(len(dataset), batch_size, seed, s)])
+        return
+    loader = DataLoader(
+        dataset, batch_sampler=_StepSampler(len(dataset), batch_size, seed, start, stop), num_workers=workers,
+        collate_fn=collate, persistent_workers=False,
+    )
+    yield from loader
+
+
+def load_bundle(domain: Domain, cfg: Mapping[str, Any], fitted: Mapping[str, Any] | None = None) -> DataBundle:
+    """Call the domain's loader with the ``data`` section, validating its keys."""
+    kwargs = dict(cfg["data"])
+    params = inspect.signature(domain.load).parameters
+    var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
+    bad = [k for k in kwargs if k not in params and not var_kw]
+    if bad:
+        valid = [k for k in params if params[k].kind not in (params[k].VAR_POSITIONAL, params[k].VAR_KEYWORD) and k != "fitted"]
+        raise ConfigError(f"domain {domain.name!r} has no data option {bad[0]!r}; valid: {', '.join(valid)}")
+    if fitted is not None and "fitted" in params:
+        kwargs["fitted"] = dict(fitted)
+    if kwargs.get("path") is not None and not Path(str(kwargs["path"])).exists():
+        raise DataError(f"data path {kwargs['path']} does not exist")
+    bundle = domain.load(**kwargs)
+    if not isinstance(bundle, DataBundle):
+        raise JepakitError(f"domain {domain.name!r} loader returned {type(bundle).__name__}, not a DataBundle")
+    if len(bundle.pretrain) == 0:
+        raise DataError(f"domain {domain.name!r}: the pretraining data is empty")
+    return bundle
+
+
+def collate_of(bundle: DataBundle):
+    return bundle.collate or default_collate
+
+
+def build_backbone(cfg: Mapping[str, Any], bundle: DataBundle, sample: Batch | None = None) -> Backbone:
+    """Tokenizer + encoder for ``cfg`` on ``bundle`` (the layout is read off a sample batch)."""
+    m = cfg["model"]
+    offered = {"dim": m["width"], **bundle.info}
+    name, kwargs = cfgmod.component(cfg, "tokenizer")
+    tokenizer = create("tokenizer", name, kwargs, offered)
+    if sample is None:
+        collate = collate_of(bundle)
+        sample = collate([bundle.pretrain[i] for i in range(min(2, len(bundle.pretrain)))])
+    layout = tokenizer.layout(sample)
+    return Backbone(
+        tokenizer, layout.grid, layout.num_prefix, m["width"], m["depth"], m["heads"], m["mlp_ratio"], m["pos"], m["drop_path"]
+    )
+
+
+def build(cfg: Mapping[str, Any], bundle: DataBundle) -> tuple[JEPA, Masker]:
+    """The JEPA model and masker described by ``cfg`` for the data in ``bundle``."""
+    m = cfg["model"]
+    offered = {"dim": m["width"], **bundle.info}
+    backbone = build_backbone(cfg, bundle)
+    tname, tkw = cfgmod.component(cfg, "target")
+    target = create("target", tname, tkw, offered)
+    mname, mkw = cfgmod.component(cfg, "masker")
+    masker = create("masker", mname, mkw, offered)
+    loss = dict(cfg["loss"])
+    model = JEPA(
+        backbone, target, loss["name"], loss["var_weight"], loss["var_gamma"], m["pred_width"], m["pred_depth"],
+        m["pred_heads"], m["mlp_ratio"], m["pos"], m["drop_path"],
+    )
+    return model, masker
+
+
+def lr_at(step: int, cfg: Mapping[str, Any]) -> float:
+    t = cfg["train"]
+    total = max(1, int(t["steps"]))
+    warm = t["warmup"]
+    warm = int(warm * total) if isinstance(warm, float) and warm < 1 else int(warm)
+    if step < warm:
+        return t["lr"] * (step + 1) / warm
+    frac = (step - warm) / max(1, total - warm)
+    return t["min_lr"] + 0.5 * (t["lr"] - t["min_lr"]) * (1 + math.cos(math.pi * min(frac, 1.0)))
+
+
+def make_optimizer(model: torch.nn.Module, cfg: Mapping[str, Any]) -> torch.optim.AdamW:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 or name.endswith(".bias") or "token" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg["train"]["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg["train"]["lr"], betas=(0.9, 0.95))
+
+
+def resolve_config(
+    domain: Domain, config: Mapping[str, Any] | str | os.PathLike | None = None, overrides: Any = None,
+    preset: Mapping[str, Any] | None = None, data: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Core defaults <- domain defaults <- preset <- config (dict or YAML file) <- overrides
+    (dict or ``key=value`` strings) <- ``data``."""
+    file_layer = cfgmod.load_file(config) if isinstance(config, (str, os.PathLike)) else config
+    if overrides is None or isinstance(overrides, Mapping):
+        set_layer = overrides
+    else:
+        set_layer = cfgmod.parse_sets(overrides)
+    data_layer = {"data": {"path": str(data)}} if data is not None else None
+    return cfgmod.merge(domain.defaults, preset, file_layer, set_layer, data_layer)
+
+
+def _eval_batch(bundle: DataBundle, cfg: Mapping[str, Any], device: torch.device) -> Batch:
+    n = min(len(bundle.pretrain), int(cfg["train"]["rankme_samples"]))
+    g = torch.Generator().manual_seed(12345)
+    idx = torch.randperm(len(bundle.pretrain), generator=g)[:n].tolist()
+    return to_device(collate_of(bundle)([bundle.pretrain[i] for i in idx]), device)
+
+
+@torch.no_grad()
+def _rankme_of(model: JEPA, batch: Batch) -> float:
+    from .evaluate import rankme
+
+    was = model.training
+    model.eval()
+    z = model.backbone.embed(batch, "mean")
+    model.train(was)
+    return rankme(z.float().cpu())
+
+
+def pretrain(
+    domain: str | Domain,
+    data: str | os.PathLike | None = None,
+    config: Mapping[str, Any] | str | os.PathLike | None = None,
+    overrides: Any = None,
+    out: str | os.PathLike | None = None,
+    resume: bool = False,
+    preset: Mapping[str, Any] | None = None,
+    bundle: DataBundle | None = None,
+) -> Run:
+    """Pretrain a JEPA on ``domain``'s data (its default data when ``data`` is None).
+
+    The Python twin of ``jepakit pretrain``. ``out`` receives checkpoints,
+    ``history.json`` and ``config.json``; ``resume=True`` continues from its latest
+    checkpoint. Raises :class:`TrainingDiverged` on a NaN/Inf loss (the last good
+    checkpoint is kept).
+    """
+    dom = get_domain(domain) if isinstance(domain, str) else domain
+    out_dir = Path(out) if out is not None else Path("runs") / f"{dom.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if resume:
+        ckpt_dir, state, weights = read_checkpoint(out_dir)
+        cfg = state["config"]
+    else:
+        cfg = resolve_config(dom, config, overrides, preset, data)
+        state, weights, ckpt_dir = None, None, None
+    t = cfg["train"]
+    seed_everything(int(t["seed"]))
+    if bundle is None:
+        bundle = load_bundle(dom, cfg)
+    device = pick_device(t["device"])
+    torch.manual_seed(int(t["seed"]))
+    model, masker = build(cfg, bundle)
+    model.to(device)
+    opt = make_optimizer(model, cfg)
+    start, history = 0, []
+    if state is not None:
+        missing = model.load_state_dict(weights, strict=False)
+        if missing.missing_keys or missing.unexpected_keys:
+            raise JepakitError(f"checkpoint {ckpt_dir} does not match the model: {missing}")
+        if "optimizer" in state:
+            load_optimizer(opt, read_optimizer(ckpt_dir), state["optimizer"])
+        start, history = int(state["step"]), list(state.get("history", []))
+    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
+    rank0 = not distributed or torch.distributed.get_rank() == 0
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if rank0:
+        (out_dir / "config.json").write_text(json.dumps(cfg, indent=1))
+    steps, bs = int(t["steps"]), int(t["batch_size"])
+    saved_state = {"config": cfg, "domain": dom.name, "info": bundle.info}
+    eval_batch = _eval_batch(bundle, cfg, device) if t["rankme_every"] else None
+    use_amp = device.type == "cuda"
+    train_model = model
+    if distributed:
+        train_model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
+    last_ckpt: Path | None = ckpt_dir
+    began = time.perf_counter()
+    bar = None
+    if t["progress"] and rank0:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=steps, initial=start, desc=f"pretrain {dom.name}", unit="step", dynamic_ncols=True)
+    model.train()
+    batches = iterate_batches(bundle.pretrain, collate_of(bundle), bs, int(t["seed"]), start, steps, int(t["workers"]))
+    try:
+        for step, batch in zip(range(start, steps), batches):
+            tic = time.perf_counter()
+            batch = to_device(batch, device)
+            lr = lr_at(step, cfg)
+            for g in opt.param_groups:
+                g["lr"] = lr
+            layout = model.backbone.tokenizer.layout(batch)
+            masks = masker(layout, bs, torch.Generator().manual_seed(step_seed(t["seed"], step, 5))).to(device)
+            torch.manual_seed(step_seed(t["seed"], step, 7))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                outs = train_model(batch, masks)
+            loss = outs["loss"]
+            if not torch.isfinite(loss):
+                where = f"; the last good checkpoint is {last_ckpt}" if last_ckpt else "; no checkpoint was written yet"
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at step {step} (lr {lr:.3g}){where}. Lower train.lr or train.clip, or check the data for NaN"
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if t["clip"]:
+                torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), float(t["clip"]))
+            opt.step()
+            model.target.update(model, (step + 1) / steps)
+            dt = time.perf_counter() - tic
+            rec = {"step": step + 1, "loss": float(loss.detach()), "pred_loss": float(outs["pred_loss"].detach()), "lr": lr, "seconds": dt}
+            if "reg" in outs:
+                rec["reg"] = float(outs["reg"].detach())
+            if eval_batch is not None and ((step + 1) % int(t["rankme_every"]) == 0 or step + 1 == steps):
+                rec["rankme"] = _rankme_of(model, eval_batch)
+            history.append(rec)
+            if bar is not None:
+                post = {"loss": f"{rec['loss']:.4f}", "samples/s": f"{bs / dt:.1f}"}
+                if "rankme" in rec:
+                    post["rankme"] = f"{rec['rankme']:.1f}"
+                bar.set_postfix(post, refresh=False)
+                bar.update(1)
+            every = int(t["ckpt_every"])
+            if rank0 and ((every and (step + 1) % every == 0) or step + 1 == steps):
+                last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]))
+    finally:
+        if bar is not None:
+            bar.close()
+    if rank0:
+        (out_dir / "history.json").write_text(json.dumps(history))
+    model.eval()
+    return Run(out_dir, cfg, model, bundle, dom.name, history, last_ckpt, time.perf_counter() - began)
+
+
+def load_run(path: str | os.PathLike, data: str | os.PathLike | None = None) -> Run:
+    """Rebuild a pretrained model from a checkpoint (and its domain's data)."""
+    ckpt, state, weights = read_checkpoint(path)
+    cfg = state["config"]
+    dom = get_domain(state["domain"])
+    if data is not None:
+        cfg = cfgmod.merge(cfg, {"data": {"path": str(data)}})
+    bundle = load_bundle(dom, cfg, fitted=state.get("info"))
+    model, _ = build(cfg, bundle)
+    result = model.load_state_dict(weights, strict=False)
+    if result.missing_keys:
+        raise JepakitError(f"checkpoint {ckpt} lacks weights for {result.missing_keys[:3]}")
+    model.eval()
+    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt
+    history = state.get("history", [])
+    return Run(run_dir, cfg, model, bundle, dom.name, history, ckpt)
+
+
+__all__ = ["Run", "build", "build_backbone", "find_checkpoint", "load_bundle", "load_run", "pretrain", "resolve_config"]

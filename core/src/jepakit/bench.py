@@ -90,6 +90,29 @@ def run_bench(
     cfg = resolve_config(dom, config, overrides, preset, data)
     out_dir = Path(out) if out is not None else Path("runs") / f"bench-{dom.name}{'-quick' if quick else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)
+    # a domain's several default datasets, unless the user pointed at data of their own
+    user_data = cfg["data"] != resolve_config(dom, None, None, preset, None)["data"]
+    datasets = dict(dom.datasets) if dom.datasets and not user_data else {"": {}}
+    rows: list[dict[str, Any]] = []
+    ranks: dict[str, float] = {}
+    runs: dict[str, Run] = {}
+    for ds_name, ds_overrides in datasets.items():
+        dcfg = cfgmod.merge(cfg, {"data": dict(ds_overrides)}) if ds_overrides else cfg
+        _bench_data(dom, dcfg, out_dir / ds_name if ds_name else out_dir, ds_name, rows, ranks, runs, echo)
+    summary = summarise(rows)
+    result = BenchResult(dom.name, out_dir, rows, summary, runs, ranks, time.perf_counter() - began)
+    result.table = write_report(result, cfg, quick)
+    if echo:
+        print(result.table)
+        print(f"[{dom.name}] {result.seconds:.1f} s; report: {out_dir / 'report.md'}", flush=True)
+    return result
+
+
+def _bench_data(
+    dom: Domain, cfg: dict[str, Any], out_dir: Path, prefix: str, rows: list, ranks: dict, all_runs: dict, echo: bool
+) -> None:
+    """Pretrain every variant on one dataset and append its probe rows."""
+    tag = f"{prefix}:" if prefix else ""
     bundle = load_bundle(dom, cfg)
     if not bundle.tasks:
         raise JepakitError(f"domain {dom.name!r} has no benchmark task for this data")
@@ -103,15 +126,14 @@ def run_bench(
         vbundle = bundle if "data" not in extra else load_bundle(dom, vcfg)
         if echo:
             print(f"[{dom.name}] pretraining {name}: {vbundle.describe or ''}".rstrip(": "), flush=True)
-        runs[name] = pretrain(dom, config=vcfg, out=out_dir / name, bundle=vbundle)
-    rows: list[dict[str, Any]] = []
-    ranks: dict[str, float] = {}
-    for task_name, task in bundle.tasks.items():
+        runs[name] = all_runs[tag + name] = pretrain(dom, config=vcfg, out=out_dir / name, bundle=vbundle)
+    for raw_name, task in bundle.tasks.items():
+        task_name = tag + raw_name
         heads = list(ecfg["heads"])
         first_feats = None
         for name, run in runs.items():
             vb = run.bundle
-            vtask = vb.tasks.get(task_name, task)
+            vtask = vb.tasks.get(raw_name, task)
             feats = task_features(run.model.backbone, vtask, ecfg, collate_of(vb), device)
             first_feats = first_feats or feats
             label = name if name == "jepa" else f"jepa[{name}]"
@@ -142,13 +164,6 @@ def run_bench(
                     pred = np.asarray(fn(task, items.tolist(), seed))
                     pred, y, _ = group_average(pred, labels_of(task.test), groups_of(task.test, task.group_key))
                     rows.append({"task": task_name, "method": bname, "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
-    summary = summarise(rows)
-    result = BenchResult(dom.name, out_dir, rows, summary, runs, ranks, time.perf_counter() - began)
-    result.table = write_report(result, cfg, quick)
-    if echo:
-        print(result.table)
-        print(f"[{dom.name}] {result.seconds:.1f} s; report: {out_dir / 'report.md'}", flush=True)
-    return result
 
 
 def installed_domains() -> list[str]:

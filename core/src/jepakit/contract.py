@@ -202,7 +202,9 @@ class Domain:
     --quick`` and the default benchmark run. ``variants`` are named overrides that the
     benchmark pretrains and reports side by side (e.g. two targets). ``baselines`` are
     extra rows in the benchmark table. ``prepare(src, out, **kw)`` converts a dataset to
-    prepared arrays for fast loading.
+    prepared arrays for fast loading. ``datasets`` names several default datasets (each a
+    set of ``data`` overrides) that the benchmark runs one after another when no
+    ``--data`` is given, for domains whose default data are unrelated tables or sets.
     """
 
     name: str
@@ -214,3 +216,4 @@ class Domain:
     variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     baselines: Mapping[str, Baseline] = field(default_factory=dict)
     prepare: Callable[..., Any] | None = None
+    datasets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

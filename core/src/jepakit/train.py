@@ -300,7 +300,7 @@ def pretrain(
             if not torch.isfinite(loss):
                 where = f"; the last good checkpoint is {last_ckpt}" if last_ckpt else "; no checkpoint was written yet"
                 raise TrainingDiverged(
-                    f"loss became {loss.item()} at step {step} (lr {lr:.3g}){where}. Lower train.lr or train.clip, or check the data for NaN"
+                    f"loss became {loss.item()} at step {step + 1} (lr {lr:.3g}){where}. Lower train.lr or train.clip, or check the data for NaN"
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()

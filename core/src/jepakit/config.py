@@ -45,6 +45,11 @@ FREE_SECTIONS = ("data", "tokenizer", "masker", "target")
 
 def parse_value(text: str) -> Any:
     """``--set`` values are YAML scalars or flow collections: 3, 1e-3, true, null, [1, 2]."""
+    for number in (int, float):  # YAML 1.1 reads "1e-3" as a string
+        try:
+            return number(text)
+        except ValueError:
+            pass
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError:

@@ -31,7 +31,7 @@ DEFAULTS: dict[str, Any] = {
     "train": {
         "steps": 1000, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-6, "warmup": 0.1, "weight_decay": 0.04,
         "clip": 1.0, "seed": 0, "device": "auto", "workers": 0, "ckpt_every": 0, "keep_checkpoints": 2,
-        "log_every": 10, "rankme_every": 0, "rankme_samples": 256, "progress": True,
+        "rankme_every": 100, "rankme_samples": 256, "rankme_eps": 1e-7, "progress": True,
     },
     "eval": {
         "fractions": [0.01, 0.1, 1.0], "seeds": 3, "heads": ["linear"], "knn_k": 20, "pool": "mean",

@@ -203,6 +203,18 @@ def resolve_config(
     return cfgmod.merge(domain.defaults, preset, file_layer, set_layer, data_layer)
 
 
+def _init_distributed(device: torch.device) -> bool:
+    """Join the process group that ``torchrun`` describes in the environment."""
+    dist = torch.distributed
+    if not dist.is_available():
+        return False
+    if not dist.is_initialized() and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        if device.type == "cuda":
+            torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    return dist.is_initialized() and dist.get_world_size() > 1
+
+
 def _eval_batch(bundle: DataBundle, cfg: Mapping[str, Any], device: torch.device) -> Batch:
     n = min(len(bundle.pretrain), int(cfg["train"]["rankme_samples"]))
     g = torch.Generator().manual_seed(12345)
@@ -211,14 +223,14 @@ def _eval_batch(bundle: DataBundle, cfg: Mapping[str, Any], device: torch.device
 
 
 @torch.no_grad()
-def _rankme_of(model: JEPA, batch: Batch) -> float:
+def _rankme_of(model: JEPA, batch: Batch, eps: float) -> float:
     from .evaluate import rankme
 
     was = model.training
     model.eval()
     z = model.backbone.embed(batch, "mean")
     model.train(was)
-    return rankme(z.float().cpu())
+    return rankme(z.float().cpu(), eps)
 
 
 def pretrain(
@@ -263,8 +275,9 @@ def pretrain(
         if "optimizer" in state:
             load_optimizer(opt, read_optimizer(ckpt_dir), state["optimizer"])
         start, history = int(state["step"]), list(state.get("history", []))
-    distributed = torch.distributed.is_available() and torch.distributed.is_initialized()
-    rank0 = not distributed or torch.distributed.get_rank() == 0
+    distributed = _init_distributed(device)
+    rank = torch.distributed.get_rank() if distributed else 0
+    rank0 = rank == 0
     out_dir.mkdir(parents=True, exist_ok=True)
     if rank0:
         (out_dir / "config.json").write_text(json.dumps(cfg, indent=1))
@@ -283,7 +296,9 @@ def pretrain(
 
         bar = tqdm(total=steps, initial=start, desc=f"pretrain {dom.name}", unit="step", dynamic_ncols=True)
     model.train()
-    batches = iterate_batches(bundle.pretrain, collate_of(bundle), bs, int(t["seed"]), start, steps, int(t["workers"]))
+    # each rank draws its own batches and masks; SIGReg directions stay shared
+    data_seed = int(t["seed"]) + 7919 * rank
+    batches = iterate_batches(bundle.pretrain, collate_of(bundle), bs, data_seed, start, steps, int(t["workers"]))
     try:
         for step, batch in zip(range(start, steps), batches):
             tic = time.perf_counter()
@@ -292,7 +307,7 @@ def pretrain(
             for g in opt.param_groups:
                 g["lr"] = lr
             layout = model.backbone.tokenizer.layout(batch)
-            masks = masker(layout, bs, torch.Generator().manual_seed(step_seed(t["seed"], step, 5))).to(device)
+            masks = masker(layout, bs, torch.Generator().manual_seed(step_seed(data_seed, step, 5))).to(device)
             torch.manual_seed(step_seed(t["seed"], step, 7))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 outs = train_model(batch, masks)
@@ -313,7 +328,7 @@ def pretrain(
             if "reg" in outs:
                 rec["reg"] = float(outs["reg"].detach())
             if eval_batch is not None and ((step + 1) % int(t["rankme_every"]) == 0 or step + 1 == steps):
-                rec["rankme"] = _rankme_of(model, eval_batch)
+                rec["rankme"] = _rankme_of(model, eval_batch, float(t["rankme_eps"]))
             history.append(rec)
             if bar is not None:
                 post = {"loss": f"{rec['loss']:.4f}", "samples/s": f"{bs / dt:.1f}"}

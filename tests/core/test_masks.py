@@ -1,6 +1,5 @@
 import pytest
 import torch
-
 from jepakit import Layout, create
 from jepakit.masks import MultiBlockMasker, RandomSubsetMasker
 

@@ -1,9 +1,8 @@
 import importlib.metadata as md
 import types
 
-import pytest
-
 import jepakit
+import pytest
 from jepakit import hookimpl
 from jepakit import plugins as plugmod
 from jepakit.cli import main

@@ -5,7 +5,6 @@ import textwrap
 
 import pytest
 import torch
-
 from jepakit.evaluate import rankme
 from jepakit.targets import sigreg
 

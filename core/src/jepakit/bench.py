@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import torch
@@ -18,8 +19,19 @@ from . import config as cfgmod
 from .contract import Domain, Task
 from .errors import JepakitError
 from .evaluate import (
-    PRIMARY, Features, group_average, group_items, groups_of, label_efficiency, labels_of, n_classes_of, rankme, score,
-    subset_indices, supervised_scores, task_features,
+    PRIMARY,
+    Features,
+    group_average,
+    group_items,
+    groups_of,
+    label_efficiency,
+    labels_of,
+    n_classes_of,
+    rankme,
+    score,
+    subset_indices,
+    supervised_scores,
+    task_features,
 )
 from .plugins import get_domain, registry
 from .train import Run, build_backbone, collate_of, load_bundle, pick_device, pretrain, resolve_config

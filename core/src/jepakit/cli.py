@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 from . import __version__
 
@@ -92,10 +92,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             if len(names) > 1 and args.data:
                 print("error: --data applies to one domain; name it", file=sys.stderr)
                 return 2
+            failed = []
             for name in names:
                 out = args.out if len(names) == 1 or args.out is None else os.path.join(args.out, name)
-                run_bench(name, quick=args.quick, data=args.data, config=args.config, overrides=args.sets, out=out)
-            return 0
+                try:
+                    run_bench(name, quick=args.quick, data=args.data, config=args.config, overrides=args.sets, out=out)
+                except JepakitError as exc:
+                    if len(names) == 1:
+                        raise
+                    # one domain's failure must not hide the others' results
+                    print(f"error: bench {name}: {exc}", file=sys.stderr)
+                    failed.append(name)
+            if failed:
+                print(f"bench failed for: {', '.join(failed)}", file=sys.stderr)
+            return 1 if failed else 0
         if args.command == "prepare":
             from .config import parse_value
             from .plugins import get_domain

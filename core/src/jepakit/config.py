@@ -11,8 +11,9 @@ component's ``name``, the arguments meant for the previous component are dropped
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 

@@ -9,8 +9,9 @@ plain dicts of tensors so that a domain adds keys, never signatures.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Literal, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -56,7 +57,7 @@ class Masks:
     target: Tensor
     weight: Tensor | None = None
 
-    def to(self, device: torch.device | str) -> "Masks":
+    def to(self, device: torch.device | str) -> Masks:
         return Masks(
             self.context.to(device),
             self.target.to(device),
@@ -127,20 +128,20 @@ class Target(nn.Module):
     dim: int | None = None
     needs_grad: bool = False
 
-    def attach(self, model: "JEPA") -> None:
+    def attach(self, model: JEPA) -> None:
         pass
 
-    def forward(self, model: "JEPA", batch: Batch, masks: Masks) -> Tensor:  # pragma: no cover
+    def forward(self, model: JEPA, batch: Batch, masks: Masks) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 
-    def regularizer(self, model: "JEPA", out: dict[str, Tensor]) -> Tensor | None:
+    def regularizer(self, model: JEPA, out: dict[str, Tensor]) -> Tensor | None:
         return None
 
     def combine(self, prediction_loss: Tensor, regularizer: Tensor | None) -> Tensor:
         return prediction_loss if regularizer is None else prediction_loss + regularizer
 
     @torch.no_grad()
-    def update(self, model: "JEPA", progress: float) -> None:
+    def update(self, model: JEPA, progress: float) -> None:
         pass
 
 

@@ -24,7 +24,7 @@ signature is its documentation.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pluggy
 

@@ -9,7 +9,7 @@ in ``layout.flags["valid"]`` are never used as context or target.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor

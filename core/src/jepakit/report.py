@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from .evaluate import PRIMARY
 
@@ -38,7 +39,7 @@ def table(summary: list[dict[str, Any]]) -> str:
     return "\n\n".join(parts)
 
 
-def _plots(result: "BenchResult", out: Path) -> list[str]:
+def _plots(result: BenchResult, out: Path) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -77,7 +78,7 @@ def _plots(result: "BenchResult", out: Path) -> list[str]:
     return made
 
 
-def write_report(result: "BenchResult", cfg: Mapping[str, Any], quick: bool) -> str:
+def write_report(result: BenchResult, cfg: Mapping[str, Any], quick: bool) -> str:
     from .bench import dump, metrics_json
 
     out = result.out

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 import torch.distributed as dist
@@ -35,7 +36,7 @@ class EMATarget(Target):
         self.sees, self.layer_norm = sees, bool(layer_norm)
         self.current_momentum = self.momentum[0]
 
-    def attach(self, model: "JEPA") -> None:
+    def attach(self, model: JEPA) -> None:
         self.backbone = copy.deepcopy(model.backbone)
         for p in self.backbone.parameters():
             p.requires_grad_(False)
@@ -43,7 +44,7 @@ class EMATarget(Target):
     def _norm(self, h: Tensor) -> Tensor:
         return F.layer_norm(h, h.shape[-1:]) if self.layer_norm else h
 
-    def forward(self, model: "JEPA", batch: Batch, masks: Masks) -> Tensor:
+    def forward(self, model: JEPA, batch: Batch, masks: Masks) -> Tensor:
         p = self.backbone.num_prefix
         if self.sees == "all":
             h = self._norm(self.backbone(batch)[:, p:])
@@ -52,7 +53,7 @@ class EMATarget(Target):
         return torch.stack(groups, dim=1)
 
     @torch.no_grad()
-    def update(self, model: "JEPA", progress: float) -> None:
+    def update(self, model: JEPA, progress: float) -> None:
         lo, hi = self.momentum
         m = lo + (hi - lo) * min(max(progress, 0.0), 1.0)
         self.current_momentum = m
@@ -123,7 +124,7 @@ class SIGRegTarget(Target):
         self.stop_grad, self.seed = bool(stop_grad), int(seed)
         self.register_buffer("calls", torch.zeros((), dtype=torch.long))
 
-    def forward(self, model: "JEPA", batch: Batch, masks: Masks) -> Tensor:
+    def forward(self, model: JEPA, batch: Batch, masks: Masks) -> Tensor:
         p = model.backbone.num_prefix
         if self.stop_grad:
             with torch.no_grad():
@@ -132,7 +133,7 @@ class SIGRegTarget(Target):
             h = model.backbone(batch)[:, p:]
         return gather_tokens(h, masks.target)
 
-    def regularizer(self, model: "JEPA", out: dict[str, Tensor]) -> Tensor:
+    def regularizer(self, model: JEPA, out: dict[str, Tensor]) -> Tensor:
         ctx = out["context"]
         x = ctx.mean(1) if self.on == "pooled" else ctx.reshape(-1, ctx.shape[-1])
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.calls))
@@ -143,6 +144,6 @@ class SIGRegTarget(Target):
         return (1.0 - self.lam) * prediction_loss + self.lam * reg
 
     @torch.no_grad()
-    def update(self, model: "JEPA", progress: float) -> None:
+    def update(self, model: JEPA, progress: float) -> None:
         self.calls += 1
 

@@ -2,7 +2,6 @@
 
 import numpy as np
 import torch
-
 from jepakit import DataBundle, Domain, Task, hookimpl
 
 

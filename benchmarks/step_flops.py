@@ -22,12 +22,13 @@ import time
 import timm
 import torch
 import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
 from jepakit.contract import Layout
 from jepakit.masks import MultiBlockMasker
 from jepakit.model import JEPA, Backbone
 from jepakit.targets import EMATarget
 from jepakit.tokenizers import PatchTokenizer
-from torch.utils.flop_counter import FlopCounterMode
 
 B, IMG, PATCH, WIDTH, DEPTH, HEADS = 32, 224, 16, 192, 12, 3
 

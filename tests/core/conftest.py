@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import jepakit
 import numpy as np
 import pytest
 import torch
+
+import jepakit
 from jepakit import DataBundle, Domain, Task, hookimpl
 from jepakit import plugins as plugmod
 

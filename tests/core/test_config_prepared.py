@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+
 from jepakit import config as cfgmod
 from jepakit.errors import ConfigError, DataError
 from jepakit.model import Backbone

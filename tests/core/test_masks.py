@@ -1,5 +1,6 @@
 import pytest
 import torch
+
 from jepakit import Layout, create
 from jepakit.masks import MultiBlockMasker, RandomSubsetMasker
 

@@ -1,8 +1,9 @@
 import importlib.metadata as md
 import types
 
-import jepakit
 import pytest
+
+import jepakit
 from jepakit import hookimpl
 from jepakit import plugins as plugmod
 from jepakit.cli import main

@@ -5,6 +5,7 @@ import textwrap
 
 import pytest
 import torch
+
 from jepakit.evaluate import rankme
 from jepakit.targets import sigreg
 

@@ -3,6 +3,7 @@ import math
 
 import pytest
 import torch
+
 from jepakit.checkpoint import find_checkpoint
 from jepakit.cli import main
 from jepakit.errors import TrainingDiverged

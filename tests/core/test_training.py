@@ -74,3 +74,11 @@ def test_cli_bench_quick_writes_report_metrics_and_plots(waves, tmp_path, capsys
     # the checkpoint evaluates on its own
     assert main(["evaluate", str(tmp_path / "b" / "jepa"), "--set", "eval.seeds=1"]) == 0
     assert "jepa/linear" in capsys.readouterr().out
+
+
+def test_report_tabulates_the_metrics_a_domain_asks_for(waves, tmp_path):
+    from jepakit.bench import run_bench
+
+    res = run_bench(waves, quick=True, out=tmp_path, echo=False, overrides=["eval.metrics=[balanced_accuracy, macro_f1]", "eval.supervised=false"])
+    assert "| band: balanced_accuracy |" in res.table and "| band: macro_f1 |" in res.table
+    assert "| band: accuracy |" not in res.table

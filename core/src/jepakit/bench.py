@@ -228,7 +228,7 @@ def run_evaluate(
     out_dir = Path(out) if out is not None else run.out / "evaluation"
     out_dir.mkdir(parents=True, exist_ok=True)
     result = BenchResult(run.domain, out_dir, rows, summarise(rows), {}, ranks, time.perf_counter() - began)
-    result.table = table(result.summary)
+    result.table = table(result.summary, ecfg.get("metrics"))
     dump({"checkpoint": str(run.checkpoint), "rankme": ranks, "summary": result.summary, "rows": rows}, out_dir / "metrics.json")
     (out_dir / "report.md").write_text(f"# jepakit evaluate {run.checkpoint}\n\n{result.table}\n\nRankMe: {ranks}\n")
     if echo:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,28 +18,36 @@ def _fmt(entry: Mapping[str, Any], metric: str) -> str:
     return f"{entry[metric]:.3f} ± {entry.get(metric + '_std', 0.0):.3f}"
 
 
-def table(summary: list[dict[str, Any]]) -> str:
-    """One Markdown table per task: methods as rows, label fractions as columns, the
-    task's primary metric as mean ± std over seeds."""
+def _metrics(kind: str, metrics: Sequence[str] | None) -> list[str]:
+    return list(metrics) if metrics else [PRIMARY[kind]]
+
+
+def table(summary: list[dict[str, Any]], metrics: Sequence[str] | None = None) -> str:
+    """One Markdown table per task and metric (``eval.metrics``, default the task kind's
+    primary metric): methods as rows, label fractions as columns, mean ± std over seeds."""
     parts = []
     for task in dict.fromkeys(s["task"] for s in summary):
         rows = [s for s in summary if s["task"] == task]
-        metric = PRIMARY[rows[0]["kind"]]
-        fracs = sorted({s["fraction"] for s in rows})
-        methods = list(dict.fromkeys(s["method"] for s in rows))
-        head = f"| {task}: {metric} | " + " | ".join(f"{f:.0%} labels" for f in fracs) + " |"
-        lines = [head, "|" + "---|" * (len(fracs) + 1)]
-        for m in methods:
-            cells = []
-            for f in fracs:
-                hit = [s for s in rows if s["method"] == m and s["fraction"] == f]
-                cells.append(_fmt(hit[0], metric) if hit else "–")
-            lines.append(f"| {m} | " + " | ".join(cells) + " |")
-        parts.append("\n".join(lines))
+        for metric in _metrics(rows[0]["kind"], metrics):
+            parts.append(_table(task, rows, metric))
     return "\n\n".join(parts)
 
 
-def _plots(result: BenchResult, out: Path) -> list[str]:
+def _table(task: str, rows: list[dict[str, Any]], metric: str) -> str:
+    fracs = sorted({s["fraction"] for s in rows})
+    methods = list(dict.fromkeys(s["method"] for s in rows))
+    head = f"| {task}: {metric} | " + " | ".join(f"{f:.0%} labels" for f in fracs) + " |"
+    lines = [head, "|" + "---|" * (len(fracs) + 1)]
+    for m in methods:
+        cells = []
+        for f in fracs:
+            hit = [s for s in rows if s["method"] == m and s["fraction"] == f]
+            cells.append(_fmt(hit[0], metric) if hit else "–")
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _plots(result: BenchResult, out: Path, metrics: Sequence[str] | None = None) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -63,7 +71,7 @@ def _plots(result: BenchResult, out: Path) -> list[str]:
         made.append("rankme.png")
     for task in dict.fromkeys(s["task"] for s in result.summary):
         rows = [s for s in result.summary if s["task"] == task]
-        metric = PRIMARY[rows[0]["kind"]]
+        metric = _metrics(rows[0]["kind"], metrics)[0]
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for m in dict.fromkeys(s["method"] for s in rows):
             pts = sorted((s["fraction"], s.get(metric, float("nan")), s.get(metric + "_std", 0.0)) for s in rows if s["method"] == m)
@@ -82,9 +90,9 @@ def write_report(result: BenchResult, cfg: Mapping[str, Any], quick: bool) -> st
     from .bench import dump, metrics_json
 
     out = result.out
-    tab = table(result.summary)
+    tab = table(result.summary, cfg["eval"].get("metrics"))
     dump(metrics_json(result, cfg, quick), out / "metrics.json")
-    plots = _plots(result, out)
+    plots = _plots(result, out, cfg["eval"].get("metrics"))
     pre = "\n".join(
         f"- {name}: {len(r.history)} steps, final loss {r.history[-1]['loss']:.4f}, {r.seconds:.1f} s" for name, r in result.runs.items() if r.history
     )

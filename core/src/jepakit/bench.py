@@ -142,6 +142,8 @@ def _bench_data(
     for raw_name, task in bundle.tasks.items():
         task_name = tag + raw_name
         heads = list(ecfg["heads"])
+        if echo:
+            print(f"[{dom.name}] probing {task_name}", flush=True)
         first_feats = None
         for name, run in runs.items():
             vb = run.bundle
@@ -163,19 +165,23 @@ def _bench_data(
         n_classes = n_classes_of(task, np.concatenate([first_feats.y_train, first_feats.y_test]) if task.kind == "multiclass" else first_feats.y_train)
         groups = group_items(task, "train")
         extra_methods: dict[str, Any] = dict(dom.baselines)
-        for frac in ecfg["fractions"]:
-            for seed in range(int(ecfg["seeds"])):
-                gidx = subset_indices(y_groups, task.kind, frac, seed)
-                items = _item_indices(task, gidx, groups)
-                if ecfg["supervised"]:
-                    pred, y = supervised_scores(
-                        lambda: build_backbone(cfg, bundle), task, items, ecfg, collate, device, seed, n_classes, items
-                    )
-                    rows.append({"task": task_name, "method": "supervised", "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
-                for bname, fn in extra_methods.items():
-                    pred = np.asarray(fn(task, items.tolist(), seed))
-                    pred, y, _ = group_average(pred, labels_of(task.test), groups_of(task.test, task.group_key))
-                    rows.append({"task": task_name, "method": bname, "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
+        jobs = [(f, s) for f in ecfg["fractions"] for s in range(int(ecfg["seeds"]))]
+        if echo and jobs and (ecfg["supervised"] or extra_methods):
+            from tqdm.auto import tqdm
+
+            jobs = tqdm(jobs, desc=f"{dom.name} {task_name}: supervised/baselines", unit="run", leave=False)
+        for frac, seed in jobs:
+            gidx = subset_indices(y_groups, task.kind, frac, seed)
+            items = _item_indices(task, gidx, groups)
+            if ecfg["supervised"]:
+                pred, y = supervised_scores(
+                    lambda: build_backbone(cfg, bundle), task, items, ecfg, collate, device, seed, n_classes, items
+                )
+                rows.append({"task": task_name, "method": "supervised", "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
+            for bname, fn in extra_methods.items():
+                pred = np.asarray(fn(task, items.tolist(), seed))
+                pred, y, _ = group_average(pred, labels_of(task.test), groups_of(task.test, task.group_key))
+                rows.append({"task": task_name, "method": bname, "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
 
 
 def installed_domains() -> list[str]:

@@ -109,42 +109,27 @@ def subset_indices(y: np.ndarray, kind: str, fraction: float, seed: int) -> np.n
 # --------------------------------------------------------------------------- probes
 
 
-def _classifier(head: str, seed: int, knn_k: int, max_iter: int, n_train: int):
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.neighbors import KNeighborsClassifier
-    from sklearn.neural_network import MLPClassifier
+def _head(head: str, regression: bool, seed: int, knn_k: int, max_iter: int, n_train: int):
+    """A scikit-learn probe on standardised features: ``linear`` (logistic / ridge),
+    ``knn`` (distance-weighted) or ``mlp`` (one hidden layer of 256)."""
+    from sklearn import linear_model, neighbors, neural_network
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     if head == "linear":
-        return make_pipeline(StandardScaler(), LogisticRegression(max_iter=max_iter, C=0.1 if n_train < 200 else 1.0))
-    if head == "knn":
-        return make_pipeline(StandardScaler(), KNeighborsClassifier(n_neighbors=max(1, min(knn_k, n_train)), weights="distance"))
-    if head == "mlp":
-        return make_pipeline(
-            StandardScaler(),
-            MLPClassifier((256,), alpha=1e-3, max_iter=max_iter // 4, early_stopping=n_train >= 50, random_state=seed),
+        # few labels: stronger L2 keeps the logistic probe from memorising them
+        model = linear_model.RidgeCV(alphas=np.logspace(-3, 3, 13)) if regression else linear_model.LogisticRegression(
+            max_iter=max_iter, C=0.1 if n_train < 200 else 1.0
         )
-    raise ConfigError(f"unknown eval head {head!r}; valid: knn, linear, mlp")
-
-
-def _regressor(head: str, seed: int, knn_k: int, max_iter: int, n_train: int):
-    from sklearn.linear_model import RidgeCV
-    from sklearn.neighbors import KNeighborsRegressor
-    from sklearn.neural_network import MLPRegressor
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    if head == "linear":
-        return make_pipeline(StandardScaler(), RidgeCV(alphas=np.logspace(-3, 3, 13)))
-    if head == "knn":
-        return make_pipeline(StandardScaler(), KNeighborsRegressor(n_neighbors=max(1, min(knn_k, n_train)), weights="distance"))
-    if head == "mlp":
-        return make_pipeline(
-            StandardScaler(),
-            MLPRegressor((256,), alpha=1e-3, max_iter=max_iter // 4, early_stopping=n_train >= 50, random_state=seed),
-        )
-    raise ConfigError(f"unknown eval head {head!r}; valid: knn, linear, mlp")
+    elif head == "knn":
+        cls = neighbors.KNeighborsRegressor if regression else neighbors.KNeighborsClassifier
+        model = cls(n_neighbors=max(1, min(knn_k, n_train)), weights="distance")
+    elif head == "mlp":
+        cls = neural_network.MLPRegressor if regression else neural_network.MLPClassifier
+        model = cls(hidden_layer_sizes=(256,), alpha=1e-3, max_iter=max_iter // 4, early_stopping=n_train >= 50, random_state=seed)
+    else:
+        raise ConfigError(f"unknown eval head {head!r}; valid: knn, linear, mlp")
+    return make_pipeline(StandardScaler(), model)
 
 
 def _full_proba(model: Any, x: np.ndarray, n_classes: int) -> np.ndarray:
@@ -163,12 +148,12 @@ def fit_predict(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if kind == "regression":
-            model = _regressor(head, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, y_tr)
+            model = _head(head, True, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, y_tr)
             return model.predict(x_te)
         if kind == "multiclass":
             if len(np.unique(y_tr)) < 2:
                 return np.tile(np.eye(n_classes)[int(y_tr[0])], (len(x_te), 1))
-            model = _classifier(head, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, y_tr.astype(int))
+            model = _head(head, False, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, y_tr.astype(int))
             return _full_proba(model, x_te, n_classes)
         if kind == "multilabel":
             cols = []
@@ -177,7 +162,7 @@ def fit_predict(
                 if yc.min() == yc.max():
                     cols.append(np.full(len(x_te), float(yc[0])))
                     continue
-                model = _classifier(head, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, yc)
+                model = _head(head, False, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, yc)
                 cols.append(_full_proba(model, x_te, 2)[:, 1])
             return np.stack(cols, axis=1)
         if kind == "token_multiclass":
@@ -192,7 +177,7 @@ def fit_predict(
                 out = np.zeros((*x_te.shape[:2], n_classes))
                 out[..., int(yf[0]) if len(yf) else 0] = 1
                 return out
-            model = _classifier(head, seed, knn_k, max_iter, len(xf)).fit(xf, yf)
+            model = _head(head, False, seed, knn_k, max_iter, len(xf)).fit(xf, yf)
             return _full_proba(model, x_te.reshape(-1, d), n_classes).reshape(*x_te.shape[:2], n_classes)
     raise ConfigError(f"unknown task kind {kind!r}; valid: multiclass, multilabel, regression, token_multiclass")
 

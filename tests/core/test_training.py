@@ -82,3 +82,11 @@ def test_report_tabulates_the_metrics_a_domain_asks_for(waves, tmp_path):
     res = run_bench(waves, quick=True, out=tmp_path, echo=False, overrides=["eval.metrics=[balanced_accuracy, macro_f1]", "eval.supervised=false"])
     assert "| band: balanced_accuracy |" in res.table and "| band: macro_f1 |" in res.table
     assert "| band: accuracy |" not in res.table
+
+
+def test_eval_can_probe_the_ema_encoder(waves, tmp_path):
+    run = pretrain(waves, out=tmp_path, overrides=["train.steps=2"])
+    assert run.model.encoder_for_eval("target") is run.model.target.backbone
+    assert run.model.encoder_for_eval("online") is run.model.backbone
+    sig = pretrain(waves, out=tmp_path / "s", overrides=["train.steps=1", "target.name=sigreg"])
+    assert sig.model.encoder_for_eval("target") is sig.model.backbone  # SIGReg has no encoder of its own

@@ -148,7 +148,7 @@ def _bench_data(
         for name, run in runs.items():
             vb = run.bundle
             vtask = vb.tasks.get(raw_name, task)
-            feats = task_features(run.model.backbone, vtask, ecfg, collate_of(vb), device)
+            feats = task_features(run.model.encoder_for_eval(run.config["eval"]["encoder"]), vtask, ecfg, collate_of(vb), device)
             first_feats = first_feats or feats
             label = name if name == "jepa" else f"jepa[{name}]"
             rows += _task_rows(task_name, vtask, label, feats, heads, ecfg, task.kind)
@@ -227,7 +227,7 @@ def run_evaluate(
     rows: list[dict[str, Any]] = []
     ranks: dict[str, float] = {}
     for task_name, task in run.bundle.tasks.items():
-        feats = task_features(run.model.backbone, task, ecfg, collate_of(run.bundle), device)
+        feats = task_features(run.model.encoder_for_eval(ecfg["encoder"]), task, ecfg, collate_of(run.bundle), device)
         rows += _task_rows(task_name, task, "jepa", feats, list(ecfg["heads"]), ecfg, task.kind)
         if feats.x_test.ndim == 2:
             ranks[f"{task_name}:jepa"] = rankme(feats.x_test)

@@ -38,6 +38,7 @@ DEFAULTS: dict[str, Any] = {
         "fractions": [0.01, 0.1, 1.0], "seeds": 3, "heads": ["linear"], "knn_k": 20, "pool": "mean",
         "batch_size": 64, "max_tokens": 20000, "sup_steps": 200, "sup_lr": 1e-3, "sup_batch_size": 32,
         "random_init": True, "supervised": True, "max_iter": 2000,
+        "encoder": "online",  # or "target": probe the EMA encoder where the target has one
         "metrics": None,  # metrics to tabulate; None: the task kind's primary metric
     },
 }

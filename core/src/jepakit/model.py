@@ -191,5 +191,13 @@ class JEPA(nn.Module):
         out["loss"] = loss
         return out
 
+    def encoder_for_eval(self, which: str = "online") -> Backbone:
+        """The backbone to probe: ``online`` or ``target`` (the target's encoder, falling
+        back to the online one for targets that have none, such as SIGReg)."""
+        check(which in ("online", "target"), f"eval.encoder must be online or target, got {which!r}")
+        if which == "target" and self.target.encoder() is not None:
+            return self.target.encoder()
+        return self.backbone
+
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]

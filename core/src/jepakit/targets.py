@@ -41,6 +41,9 @@ class EMATarget(Target):
         for p in self.backbone.parameters():
             p.requires_grad_(False)
 
+    def encoder(self):
+        return self.backbone
+
     def _norm(self, h: Tensor) -> Tensor:
         return F.layer_norm(h, h.shape[-1:]) if self.layer_norm else h
 

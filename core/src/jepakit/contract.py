@@ -131,6 +131,11 @@ class Target(nn.Module):
     def attach(self, model: JEPA) -> None:
         pass
 
+    def encoder(self) -> nn.Module | None:
+        """The target's own encoder (a backbone), if it has one: ``eval.encoder=target``
+        probes it instead of the online encoder, as I-JEPA evaluates its EMA encoder."""
+        return None
+
     def forward(self, model: JEPA, batch: Batch, masks: Masks) -> Tensor:  # pragma: no cover
         raise NotImplementedError
 

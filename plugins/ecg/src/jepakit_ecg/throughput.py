@@ -1,0 +1,85 @@
+"""Loading throughput: random training crops from a prepared store against decoding and
+conditioning each WFDB record on the fly (what a dataset without ``prepare`` does).
+
+    python -m jepakit_ecg.throughput WFDB_FOLDER [--rate 500] [--crop 10] [--windows 500]
+
+prepares the folder into a temporary store first (that one-off cost is reported too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import wfdb
+
+from jepakit.prepared import PreparedStore, WindowDataset
+
+from .data import prepare
+from .io import find_records, read_wfdb
+from .preprocess import Preprocess
+
+
+def measure(
+    folder: str | os.PathLike, prepared: str | os.PathLike, rate: int = 500, crop: float = 10.0, windows: int = 500,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Windows per second both ways over the same records, and their ratio."""
+    pre = Preprocess(rate=rate)
+    length = int(round(crop * rate))
+    headers = find_records(folder)
+    rng = np.random.default_rng(seed)
+    n_wfdb = max(20, windows // 20)  # decoding is slow: fewer draws give the same rate
+    tic = time.perf_counter()
+    for _ in range(n_wfdb):
+        x, present, _ = read_wfdb(headers[int(rng.integers(len(headers)))], pre)
+        start = int(rng.integers(0, x.shape[1] - length + 1))
+        torch.from_numpy(np.ascontiguousarray(x[:, start : start + length]))
+    wfdb_rate = n_wfdb / (time.perf_counter() - tic)
+    # decoding alone (no resampling or filtering): the floor of any on-the-fly reader
+    tic = time.perf_counter()
+    for _ in range(n_wfdb):
+        wfdb.rdrecord(str(headers[int(rng.integers(len(headers)))].with_suffix("")))
+    decode_rate = n_wfdb / (time.perf_counter() - tic)
+    ds = WindowDataset(PreparedStore(prepared), length, random=True, fields=("present",))
+    np.random.seed(seed)
+    order = rng.integers(0, len(ds), windows)
+    tic = time.perf_counter()
+    for i in order:
+        ds[int(i)]
+    prep_rate = windows / (time.perf_counter() - tic)
+    return {"records": len(headers), "rate": rate, "crop_s": crop, "wfdb_windows_per_s": wfdb_rate, "wfdb_decode_only_per_s": decode_rate,
+            "prepared_windows_per_s": prep_rate, "speedup": prep_rate / wfdb_rate,
+            "speedup_vs_decode_only": prep_rate / decode_rate}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("folder")
+    p.add_argument("--rate", type=int, default=500)
+    p.add_argument("--crop", type=float, default=10.0)
+    p.add_argument("--windows", type=int, default=500)
+    args = p.parse_args(argv)
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tic = time.perf_counter()
+        prepare(args.folder, Path(tmp) / "prep", rate=args.rate)
+        prep_s = time.perf_counter() - tic
+        r = measure(args.folder, Path(tmp) / "prep", args.rate, args.crop, args.windows)
+    print(f"{r['records']} records, {args.crop:g} s crops at {args.rate} Hz; prepare took {prep_s:.1f} s once")
+    print(f"per-record WFDB reading: {r['wfdb_windows_per_s']:.1f} windows/s")
+    print(f"  (wfdb.rdrecord alone:  {r['wfdb_decode_only_per_s']:.1f} records/s)")
+    print(f"prepared arrays:         {r['prepared_windows_per_s']:.1f} windows/s")
+    print(f"speed-up:                {r['speedup']:.0f}x ({r['speedup_vs_decode_only']:.0f}x over decoding alone)")
+
+
+if __name__ == "__main__":
+    main()

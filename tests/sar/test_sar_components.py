@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+
 from jepakit import plugins as plugmod
 from jepakit.contract import Layout
 from jepakit_sar.data import load
@@ -90,8 +91,8 @@ def test_domain_is_registered_with_roa_pixel_hog_variants():
         assert name in jepakit.registry(kind)
 
 
-@pytest.mark.parametrize("target", ["roa", "ema"])
-def test_pretraining_loss_goes_down(tmp_path, target):
+@pytest.mark.parametrize("target, masker", [("roa", "sar-local"), ("ema", "multiblock")])
+def test_pretraining_loss_goes_down(tmp_path, target, masker):
     from jepakit.train import pretrain
 
     run = pretrain(
@@ -100,6 +101,7 @@ def test_pretraining_loss_goes_down(tmp_path, target):
         overrides={
             "data": {"n_pretrain": 64, "n_train": 5, "n_test": 5, "looks": [1]},
             "target": {"name": target},
+            "masker": {"name": masker},
             "model": {"width": 32, "depth": 2, "heads": 2, "pred_width": 32, "pred_depth": 1, "pred_heads": 2},
             "train": {"steps": 40, "batch_size": 16, "lr": 2e-3, "warmup": 4, "progress": False},
         },

@@ -9,10 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tifffile
+from PIL import Image
+
 from jepakit.errors import DataError
 from jepakit_sar.data import load, load_folder
 from jepakit_sar.io import fit_chip, is_mstar, read_mstar, read_sar, tiles
-from PIL import Image
 
 
 def phoenix_header(fields: dict[str, object], native_len: int = 0) -> bytes:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+
 from jepakit.contract import Masks
 from jepakit_sar.roa import DEFAULT_RADII, half_window_kernels, patchify, roa_gradients, roa_gradients_conv
 from jepakit_sar.targets import HOGTarget, PixelTarget, ROATarget

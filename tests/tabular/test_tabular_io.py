@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from jepakit.errors import DataError
 
+from jepakit.errors import DataError
 from jepakit_tabular.data import load
 from jepakit_tabular.schema import MISSING, UNKNOWN, Schema, TabularNotice, encode_frame
 
@@ -151,3 +151,22 @@ def test_default_tables_load():
     assert b.tasks["wine"].kind == "multiclass" and len(b.info["dependence"]) == 13
     with pytest.raises(DataError, match="unknown default table"):
         load(table="iris2")
+
+
+def _rss_bytes() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * 4096
+
+
+def test_npy_table_is_streamed_not_loaded(tmp_path):
+    """An 80 MB .npy table: loading it and reading batches keeps resident memory far
+    below the table's size (rows are read with pread, the schema in streamed blocks)."""
+    from jepakit_tabular.synthetic import write_generated
+
+    path = write_generated(tmp_path / "big.npy", rows=400_000, cols=50, chunk=20_000)
+    before = _rss_bytes()
+    b = load(str(path), dependence=True, dependence_rows=500)
+    items = [b.pretrain[i] for i in range(0, len(b.pretrain), 997)]
+    grown = _rss_bytes() - before
+    assert len(b.pretrain) == 400_000 and len(items) > 400
+    assert grown < 30e6, f"resident memory grew by {grown / 1e6:.0f} MB for an 80 MB table"

@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from torch.utils.data import default_collate
+
 from jepakit import Layout
 from jepakit.model import Backbone
 from jepakit.plugins import create
-from torch.utils.data import default_collate
-
 from jepakit_tabular.data import load
 from jepakit_tabular.masks import CorrelatedMasker, SubsetMasker
 from jepakit_tabular.schema import TabularNotice

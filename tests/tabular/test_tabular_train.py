@@ -4,16 +4,15 @@ runs on a user CSV."""
 import json
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
-from jepakit.train import load_run, pretrain
 
+from jepakit.train import load_run, pretrain
 from jepakit_tabular.synthetic import planted_frame
 
 TINY = {
     "model": {"width": 32, "depth": 1, "heads": 2, "pred_width": 16, "pred_depth": 1, "pred_heads": 2},
-    "train": {"steps": 60, "batch_size": 32, "lr": 2e-3, "progress": False, "log_every": 1000},
+    "train": {"steps": 60, "batch_size": 32, "lr": 2e-3, "progress": False},
 }
 
 

@@ -22,11 +22,15 @@ def _per_token(name: str, pred: Tensor, target: Tensor) -> Tensor:
 
 
 LOSSES = ("smooth_l1", "l1", "mse", "cosine")
+_FUSED = {"smooth_l1": F.smooth_l1_loss, "l1": F.l1_loss, "mse": F.mse_loss}
 
 
 def prediction_loss(name: str, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
     """Mean per-token loss between ``pred`` and ``target`` (``(..., D)``), weighted by
     ``weight`` (``(...)``) when given."""
+    if weight is None and name in _FUSED:
+        # unweighted: the mean over all elements equals the mean of per-token means, in one pass
+        return _FUSED[name](pred.float(), target.float())
     per = _per_token(name, pred.float(), target.float())
     if weight is None:
         return per.mean()

@@ -61,3 +61,15 @@ def test_prepared_round_trip_and_windows(tmp_path):
         WindowDataset(store, 120)
     with pytest.raises(DataError, match="not a prepared store"):
         PreparedStore(tmp_path)
+
+
+def test_memory_store_serves_the_same_windows_with_labels_and_groups(tmp_path):
+    from jepakit.prepared import MemoryStore
+
+    recs = [(np.random.randn(2, n).astype(np.float32), {"label": i}) for i, n in enumerate([60, 90])]
+    mem = MemoryStore(recs)
+    disk = PreparedStore(write_prepared(tmp_path / "p", recs))
+    for store in (mem, disk):
+        w = WindowDataset(store, 30, stride=30, fields=("label",))
+        assert list(w.labels) == [0, 0, 1, 1, 1] and list(w.groups) == [0, 0, 1, 1, 1]
+        np.testing.assert_array_equal(w[3]["signal"].numpy(), recs[1][0][:, 30:60])

@@ -69,7 +69,28 @@ def write_prepared(
     return out
 
 
-class PreparedStore:
+class _Records:
+    """The reading interface shared by stores: ``len``, ``meta``, ``length``, ``read``."""
+
+    records: list[dict[str, Any]]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def meta(self, i: int) -> dict[str, Any]:
+        return self.records[i]["meta"]
+
+    def length(self, i: int) -> int:
+        return self.records[i]["length"]
+
+    def _check(self, i: int, start: int, length: int | None) -> int:
+        length = self.length(i) - start if length is None else length
+        if start < 0 or start + length > self.length(i):
+            raise DataError(f"window [{start}, {start + length}) is outside record {i} of length {self.length(i)}")
+        return length
+
+
+class PreparedStore(_Records):
     """Read-only view of a prepared folder."""
 
     def __init__(self, path: str | os.PathLike):
@@ -85,27 +106,33 @@ class PreparedStore:
         dtype = DTYPES[head.get("dtype", "float32")]
         self._data = np.memmap(self.path / "signals.f32", dtype=dtype, mode="r", shape=(total, self.channels))
 
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def meta(self, i: int) -> dict[str, Any]:
-        return self.records[i]["meta"]
-
-    def length(self, i: int) -> int:
-        return self.records[i]["length"]
-
     def read(self, i: int, start: int = 0, length: int | None = None) -> np.ndarray:
         """Samples ``[start, start + length)`` of record ``i`` as a (C, length) float32 array."""
-        rec = self.records[i]
-        length = rec["length"] - start if length is None else length
-        if start < 0 or start + length > rec["length"]:
-            raise DataError(f"window [{start}, {start + length}) is outside record {i} of length {rec['length']}")
-        a = rec["offset"] + start
+        length = self._check(i, start, length)
+        a = self.records[i]["offset"] + start
         return np.asarray(self._data[a : a + length], dtype=np.float32).T
 
 
+class MemoryStore(_Records):
+    """Records held in memory (embedded synthetic data, small sets) behind the same
+    interface as :class:`PreparedStore`, so one :class:`WindowDataset` serves both."""
+
+    def __init__(self, items: Iterable[tuple[np.ndarray, dict[str, Any]]], attrs: dict[str, Any] | None = None, channels: int = 0):
+        self.arrays: list[np.ndarray] = []
+        self.records = []
+        for x, meta in items:
+            self.arrays.append(np.ascontiguousarray(x, dtype=np.float32))
+            self.records.append({"length": int(x.shape[1]), "meta": meta})
+        self.attrs = attrs or {}
+        self.channels = self.arrays[0].shape[0] if self.arrays else channels
+
+    def read(self, i: int, start: int = 0, length: int | None = None) -> np.ndarray:
+        length = self._check(i, start, length)
+        return self.arrays[i][:, start : start + length]
+
+
 class WindowDataset(Dataset):
-    """Fixed-length windows of a :class:`PreparedStore` as batch dicts.
+    """Fixed-length windows of a :class:`PreparedStore` or :class:`MemoryStore` as batch dicts.
 
     ``random=True`` draws one random crop per record per item (pretraining);
     otherwise every record is cut at ``stride`` into windows (evaluation), and each item
@@ -162,3 +189,14 @@ class WindowDataset(Dataset):
 
     def iter_records(self) -> Iterator[int]:
         return iter(self.records)
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Every window's ``label`` metadata, read without decoding a signal (the core's
+        evaluation uses it instead of iterating items)."""
+        return np.asarray([self.store.meta(r)["label"] for r, _ in self.windows])
+
+    @property
+    def groups(self) -> np.ndarray:
+        """Every window's record index (``Task.group_key="record"``)."""
+        return np.asarray([r for r, _ in self.windows], dtype=np.int64)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,54 +21,12 @@ import numpy as np
 
 from jepakit.contract import DataBundle, Task
 from jepakit.errors import ConfigError, DataError
-from jepakit.prepared import PreparedStore, WindowDataset, write_prepared
+from jepakit.prepared import MemoryStore, PreparedStore, WindowDataset, write_prepared
 
 from .io import SUPERCLASSES, iter_source, source_kind
 from .leads import LEADS
 from .preprocess import Preprocess, condition
 from .synthetic import synth_record
-
-
-class MemoryStore:
-    """In-memory twin of :class:`jepakit.prepared.PreparedStore` (same read interface)."""
-
-    def __init__(self, items: Iterable[tuple[np.ndarray, dict[str, Any]]], attrs: dict[str, Any] | None = None):
-        self.arrays: list[np.ndarray] = []
-        self.records: list[dict[str, Any]] = []
-        for x, meta in items:
-            self.arrays.append(np.ascontiguousarray(x, dtype=np.float32))
-            self.records.append({"length": int(x.shape[1]), "meta": meta})
-        self.attrs = attrs or {}
-        self.channels = self.arrays[0].shape[0] if self.arrays else len(LEADS)
-
-    def __len__(self) -> int:
-        return len(self.records)
-
-    def meta(self, i: int) -> dict[str, Any]:
-        return self.records[i]["meta"]
-
-    def length(self, i: int) -> int:
-        return self.records[i]["length"]
-
-    def read(self, i: int, start: int = 0, length: int | None = None) -> np.ndarray:
-        length = self.length(i) - start if length is None else length
-        if start < 0 or start + length > self.length(i):
-            raise DataError(f"window [{start}, {start + length}) is outside record {i} of length {self.length(i)}")
-        return self.arrays[i][:, start : start + length]
-
-
-class EcgWindows(WindowDataset):
-    """Sliding windows with the label matrix and record ids exposed as arrays, so the
-    core reads them without decoding every window."""
-
-    @property
-    def labels(self) -> np.ndarray:
-        return np.asarray([self.store.meta(r)["label"] for r, _ in self.windows], dtype=np.float32)
-
-    @property
-    def groups(self) -> np.ndarray:
-        return np.asarray([r for r, _ in self.windows], dtype=np.int64)
-
 
 # ---------------------------------------------------------------------------- prepare
 
@@ -144,7 +102,7 @@ def synthetic_store(pre: Preprocess, counts: Sequence[int], seconds: float, seed
                 yield x, {"name": f"synthetic-{split}-{i}", "present": present.tolist(), "fs": fs,
                           "label": y.tolist(), "fold": None, "split": split, "af": af}
 
-    return MemoryStore(items(), _attrs(pre, "synthetic", "synthetic"))
+    return MemoryStore(items(), _attrs(pre, "synthetic", "synthetic"), channels=len(LEADS))
 
 
 # ------------------------------------------------------------------------------- load
@@ -229,8 +187,8 @@ def load(
         k = len(store.meta(train[0])["label"])
         classes = classes if classes and len(classes) == k else [f"class{j}" for j in range(k)]
         tasks["superclass" if classes == list(SUPERCLASSES) else "labels"] = Task(
-            EcgWindows(store, length, stride=step, records=train, fields=("label", "present")),
-            EcgWindows(store, length, stride=step, records=test, fields=("label", "present")),
+            WindowDataset(store, length, stride=step, records=train, fields=("label", "present")),
+            WindowDataset(store, length, stride=step, records=test, fields=("label", "present")),
             "multilabel", classes, group_key="record",
             description="multi-label macro AUC per record, embeddings averaged over sliding windows",
         )

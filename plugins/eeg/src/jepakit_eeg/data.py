@@ -25,7 +25,7 @@ import numpy as np
 
 from jepakit import DataBundle, Task
 from jepakit.errors import ConfigError, DataError
-from jepakit.prepared import PreparedStore, WindowDataset, write_prepared
+from jepakit.prepared import MemoryStore, PreparedStore, WindowDataset, write_prepared
 
 from .io import (
     Preprocess,
@@ -40,43 +40,6 @@ from .io import (
 from .synthetic import synthetic_cohort
 
 ABNORMAL_CLASSES = ("normal", "abnormal")
-
-
-class MemoryStore:
-    """In-memory records with :class:`jepakit.prepared.PreparedStore`'s reading interface."""
-
-    def __init__(self, arrays: Sequence[np.ndarray], metas: Sequence[dict[str, Any]], attrs: dict[str, Any] | None = None):
-        self.arrays = [np.ascontiguousarray(a, dtype=np.float32) for a in arrays]
-        self.records = [{"meta": m, "length": a.shape[1]} for a, m in zip(self.arrays, metas)]
-        self.attrs = attrs or {}
-        self.channels = self.arrays[0].shape[0] if self.arrays else 0
-
-    def __len__(self) -> int:
-        return len(self.arrays)
-
-    def meta(self, i: int) -> dict[str, Any]:
-        return self.records[i]["meta"]
-
-    def length(self, i: int) -> int:
-        return self.records[i]["length"]
-
-    def read(self, i: int, start: int = 0, length: int | None = None) -> np.ndarray:
-        length = self.length(i) - start if length is None else length
-        if start < 0 or start + length > self.length(i):
-            raise DataError(f"window [{start}, {start + length}) is outside record {i} of length {self.length(i)}")
-        return self.arrays[i][:, start: start + length]
-
-
-class EEGWindows(WindowDataset):
-    """Windows with ``labels``/``groups`` arrays, so evaluation reads labels without decoding signals."""
-
-    @property
-    def labels(self) -> np.ndarray:
-        return np.asarray([self.store.meta(r)["label"] for r, _ in self.windows])
-
-    @property
-    def groups(self) -> np.ndarray:
-        return np.asarray([r for r, _ in self.windows])
 
 
 def recording_meta(rec: Recording, **extra: Any) -> dict[str, Any]:
@@ -147,7 +110,7 @@ def _synthetic_store(prep: Preprocess, subjects: int, recordings: int, seconds: 
         arrays.append(rec.data)
         metas.append(recording_meta(rec, subject=sub.name, label="abnormal" if sub.abnormal else "normal",
                                     severity=sub.severity))
-    return MemoryStore(arrays, metas, {"eeg": prep.attrs()})
+    return MemoryStore(zip(arrays, metas), {"eeg": prep.attrs()})
 
 
 def _is_prepared(path: Path) -> bool:
@@ -181,7 +144,7 @@ def open_store(path: str | os.PathLike | None, prep: Preprocess, labels: str | o
         metas.append(m)
     if not arrays:
         raise DataError(f"{path}: none of the EEG files could be read")
-    return MemoryStore(arrays, metas, {"eeg": prep.attrs()})
+    return MemoryStore(zip(arrays, metas), {"eeg": prep.attrs()})
 
 
 def _norm_attr(v: Any) -> Any:
@@ -274,10 +237,10 @@ def _event_task(store: Any, train: list[int], test: list[int], channels: list[st
     for m in tr_m + te_m:
         m["label"] = classes.index(m["label"]) if m["label"] in classes else -1
 
-    def dataset(arrays, metas) -> EEGWindows:
+    def dataset(arrays, metas) -> WindowDataset:
         keep = [i for i, m in enumerate(metas) if m["label"] >= 0]
-        store = MemoryStore([arrays[i] for i in keep], [metas[i] for i in keep], {"eeg": {"sfreq": sfreq, "channels": channels}})
-        return EEGWindows(store, length, length, fields=("valid", "label"))
+        store = MemoryStore([(arrays[i], metas[i]) for i in keep], {"eeg": {"sfreq": sfreq, "channels": channels}})
+        return WindowDataset(store, length, length, fields=("valid", "label"))
 
     return Task(dataset(tr_a, tr_m), dataset(te_a, te_m), "multiclass", classes,
                 description=f"epochs of {length} samples at annotations {', '.join(classes)} (held-out subjects)")
@@ -347,8 +310,8 @@ def load(
         tr_classes = {store.meta(i)["label"] for i in tr}
         if tr and te and len(tr_classes) >= 2:
             tasks["abnormal" if classes == list(ABNORMAL_CLASSES) else "label"] = Task(
-                EEGWindows(store, length, hop, records=tr, fields=("valid", "label")),
-                EEGWindows(store, length, hop, records=te, fields=("valid", "label")),
+                WindowDataset(store, length, hop, records=tr, fields=("valid", "label")),
+                WindowDataset(store, length, hop, records=te, fields=("valid", "label")),
                 "multiclass", classes, group_key="record",
                 description="recording label from windows of held-out subjects (window embeddings averaged per recording)",
             )

@@ -2,7 +2,6 @@ import json
 import math
 
 import pytest
-import torch
 
 from jepakit.checkpoint import find_checkpoint
 from jepakit.cli import main
@@ -46,15 +45,17 @@ def test_sigreg_and_other_losses_train(waves, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(waves, tmp_path, monkeypatch):
+    import jepakit.model
+
     calls = {"n": 0}
-    real = torch.nn.functional.smooth_l1_loss
+    real = jepakit.model.prediction_loss
 
     def poisoned(*a, **k):
         calls["n"] += 1
         out = real(*a, **k)
         return out * float("nan") if calls["n"] > 4 else out
 
-    monkeypatch.setattr(torch.nn.functional, "smooth_l1_loss", poisoned)
+    monkeypatch.setattr(jepakit.model, "prediction_loss", poisoned)
     with pytest.raises(TrainingDiverged, match=r"loss became nan at step 5 .*last good checkpoint is .*step-0000004"):
         pretrain(waves, out=tmp_path / "r", overrides=["train.steps=8", "train.ckpt_every=2"])
     assert find_checkpoint(tmp_path / "r").name == "step-0000004"

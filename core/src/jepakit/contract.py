@@ -9,6 +9,7 @@ plain dicts of tensors so that a domain adds keys, never signatures.
 from __future__ import annotations
 
 import math
+from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -73,7 +74,7 @@ def gather_tokens(x: Tensor, idx: Tensor) -> Tensor:
     return out.reshape(*idx.shape, d)
 
 
-class Tokenizer(nn.Module):
+class Tokenizer(nn.Module, metaclass=ABCMeta):
     """Batch dict -> token embeddings of width ``dim``.
 
     Subclasses implement :meth:`layout` and :meth:`embed` (all grid tokens, ``(B, N,
@@ -85,11 +86,13 @@ class Tokenizer(nn.Module):
 
     dim: int
 
-    def layout(self, batch: Batch) -> Layout:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def layout(self, batch: Batch) -> Layout:
+        """The token layout of ``batch``."""
 
-    def embed(self, batch: Batch) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def embed(self, batch: Batch) -> Tensor:
+        """``(B, N, dim)`` content embeddings of every grid token."""
 
     def prefix(self, batch_size: int) -> Tensor | None:
         return None
@@ -104,15 +107,16 @@ class Tokenizer(nn.Module):
         return tokens if pre is None else torch.cat([pre, tokens], dim=1)
 
 
-class Masker:
+class Masker(metaclass=ABCMeta):
     """Layout -> :class:`Masks`. Subclasses implement :meth:`__call__`; see
     :class:`jepakit.masks.SampleMasker` for the usual per-sample form."""
 
-    def __call__(self, layout: Layout, batch_size: int, generator: torch.Generator) -> Masks:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def __call__(self, layout: Layout, batch_size: int, generator: torch.Generator) -> Masks:
+        """Index sets for a batch of ``batch_size`` samples laid out as ``layout``."""
 
 
-class Target(nn.Module):
+class Target(nn.Module, metaclass=ABCMeta):
     """What the predictor must reproduce at the target tokens.
 
     ``dim`` is the feature width of the target (None: the encoder width).
@@ -136,8 +140,9 @@ class Target(nn.Module):
         probes it instead of the online encoder, as I-JEPA evaluates its EMA encoder."""
         return None
 
-    def forward(self, model: JEPA, batch: Batch, masks: Masks) -> Tensor:  # pragma: no cover
-        raise NotImplementedError
+    @abstractmethod
+    def forward(self, model: JEPA, batch: Batch, masks: Masks) -> Tensor:
+        """``(B, M, Nt, dim)`` target features at ``masks.target``."""
 
     def regularizer(self, model: JEPA, out: dict[str, Tensor]) -> Tensor | None:
         return None

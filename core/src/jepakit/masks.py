@@ -9,6 +9,7 @@ in ``layout.flags["valid"]`` are never used as context or target.
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -73,8 +74,9 @@ class SampleMasker(Masker):
     tensors of grid indices (or a third element: one weight tensor per target).
     """
 
-    def sample(self, layout: Layout, b: int, generator: torch.Generator):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def sample(self, layout: Layout, b: int, generator: torch.Generator):
+        """Sample ``b``'s ``(context, [target, ...][, [weight, ...]])`` grid indices."""
 
     def __call__(self, layout: Layout, batch_size: int, generator: torch.Generator) -> Masks:
         self.begin_batch(layout, generator)

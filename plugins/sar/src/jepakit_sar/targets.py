@@ -14,6 +14,7 @@ data's ``info``), which :meth:`forward` checks against the model's layout.
 from __future__ import annotations
 
 import math
+from abc import abstractmethod
 from collections.abc import Sequence
 
 import torch
@@ -41,8 +42,9 @@ class _ImageTarget(Target):
         x = batch[self.key].float()
         return x[:, None] if x.dim() == 3 else x
 
-    def features(self, image: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def features(self, image: Tensor) -> Tensor:
+        """``(B, N, dim)`` features of ``image`` (B, 1, H, W), one row per token."""
 
     @torch.no_grad()
     def forward(self, model, batch: Batch, masks: Masks) -> Tensor:

@@ -65,7 +65,7 @@ class SubsetMasker(SampleMasker):
         return ctx.sort().values, targets
 
 
-class CorrelatedMasker(SampleMasker):
+class CorrelatedMasker(SubsetMasker):
     """Correlated feature masking: each of ``num_targets`` target groups is a random seed
     column and the ``target_share * n - 1`` free columns with the highest dependence on
     it (``dependence``: an (n, n) matrix, e.g. mutual information on the training rows);
@@ -86,12 +86,8 @@ class CorrelatedMasker(SampleMasker):
         dep = np.asarray(dependence, dtype=np.float64)
         check(dep.ndim == 2 and dep.shape[0] == dep.shape[1], f"dependence must be a square matrix, got shape {dep.shape}")
         check(bool(np.all(np.isfinite(dep))), "dependence must be finite")
-        check(int(num_targets) >= 1, f"num_targets must be >= 1, got {num_targets}")
+        super().__init__(num_targets, context_share, target_share)
         self.dependence = torch.as_tensor(dep)
-        self.num_targets = int(num_targets)
-        self.context_share = None if context_share is None else _pair(context_share, "context_share")
-        self.target_share = _pair(target_share, "target_share")
-        check(self.target_share[1] < 1 and (self.context_share is None or self.context_share[1] < 1), "shares must be < 1")
 
     def begin_batch(self, layout: Layout, generator: torch.Generator) -> None:
         n = layout.num_tokens
@@ -100,8 +96,7 @@ class CorrelatedMasker(SampleMasker):
             self.dependence.shape[0] == n,
             f"dependence matrix is {self.dependence.shape[0]}x{self.dependence.shape[0]} but the table has {n} columns",
         )
-        cs = None if self.context_share is None else _uniform(self.context_share, generator)
-        self._nc, self._nt, self._m = _sizes(n, self.num_targets, cs, _uniform(self.target_share, generator))
+        super().begin_batch(layout, generator)
 
     def group(self, seed: int, free: torch.Tensor, size: int) -> torch.Tensor:
         """The seed column plus the ``size - 1`` free columns most dependent on it."""

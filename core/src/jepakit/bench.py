@@ -175,7 +175,7 @@ def _bench_data(
             items = _item_indices(task, gidx, groups)
             if ecfg["supervised"]:
                 pred, y = supervised_scores(
-                    lambda: build_backbone(cfg, bundle), task, items, ecfg, collate, device, seed, n_classes, items
+                    lambda: build_backbone(cfg, bundle), task, items, ecfg, collate, device, seed, n_classes
                 )
                 rows.append({"task": task_name, "method": "supervised", "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
             for bname, fn in extra_methods.items():

@@ -300,11 +300,11 @@ class _Supervised(nn.Module):
 
 def supervised_scores(
     make_backbone: Callable[[], Backbone], task: Task, train_idx: np.ndarray, ecfg: Mapping[str, Any], collate: Callable | None,
-    device: Any, seed: int, n_classes: int | None, item_idx: np.ndarray | None = None,
+    device: Any, seed: int, n_classes: int | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Train the same architecture from scratch on the labelled items and return
-    (test predictions, test labels), grouped like the probes. ``item_idx`` maps group
-    indices to item indices when the task groups items."""
+    """Train the same architecture from scratch on the labelled items ``train_idx`` (item
+    indices, every window of a grouped record included) and return (test predictions,
+    test labels), grouped like the probes."""
     import torch.nn.functional as F
 
     from .train import to_device
@@ -312,7 +312,7 @@ def supervised_scores(
     collate = collate or default_collate
     torch.manual_seed(seed)
     y_all = labels_of(task.train)
-    items = np.asarray(train_idx if item_idx is None else item_idx)
+    items = np.asarray(train_idx)
     out = 1 if task.kind == "regression" else int(n_classes)
     model = _Supervised(make_backbone(), task.kind, out).to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=ecfg["sup_lr"], weight_decay=0.05)

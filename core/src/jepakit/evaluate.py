@@ -122,9 +122,10 @@ def _head(head: str, regression: bool, seed: int, knn_k: int, max_iter: int, n_t
         # need them, and there 5-fold CV replaces leave-one-out GCV, which picked alpha 3 on
         # one 31-row diabetes draw (R2 -0.69; 5-fold: alpha 1e3, R2 0.31)
         small = n_train < 200
-        model = linear_model.RidgeCV(alphas=np.logspace(-3, 5, 17), cv=min(5, n_train) if 3 <= n_train < 200 else None) if regression else (
-            linear_model.LogisticRegression(max_iter=max_iter, C=0.1 if small else 1.0)
-        )
+        if regression:
+            model = linear_model.RidgeCV(alphas=np.logspace(-3, 5, 17), cv=min(5, n_train) if small and n_train >= 3 else None)
+        else:
+            model = linear_model.LogisticRegression(max_iter=max_iter, C=0.1 if small else 1.0)
     elif head == "knn":
         cls = neighbors.KNeighborsRegressor if regression else neighbors.KNeighborsClassifier
         model = cls(n_neighbors=max(1, min(knn_k, n_train)), weights="distance")
@@ -306,7 +307,7 @@ class _Supervised(nn.Module):
         super().__init__()
         self.backbone, self.kind = backbone, kind
         self.pool = "tokens" if kind == "token_multiclass" else pool
-        self.head = nn.Linear(backbone.width if self.pool == "tokens" else backbone.pooled_dim(self.pool), out)
+        self.head = nn.Linear(backbone.pooled_dim(self.pool), out)
 
     def forward(self, batch):
         return self.head(self.backbone.embed(batch, self.pool))

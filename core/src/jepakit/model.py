@@ -100,7 +100,7 @@ class Backbone(nn.Module):
             if stat == "mean":
                 out.append(mean)
             elif stat == "std":
-                out.append((((h - mean.unsqueeze(1)) ** 2 * w).sum(1) / count).clamp_min(0).sqrt())
+                out.append((((h - mean.unsqueeze(1)) ** 2 * w).sum(1) / count).sqrt())
             elif stat == "max":
                 out.append(h.masked_fill(w == 0, float("-inf")).amax(1).nan_to_num(0.0, posinf=0.0, neginf=0.0))
             else:
@@ -108,7 +108,9 @@ class Backbone(nn.Module):
         return out[0] if len(out) == 1 else torch.cat(out, dim=1)
 
     def pooled_dim(self, pool: str) -> int:
-        """Width of :meth:`embed`'s output for a pooled ``pool``."""
+        """Feature width of :meth:`embed`'s output (per token for ``tokens``)."""
+        if pool == "tokens":
+            return self.width
         return sum(self.width * (self.num_tokens if s == "flat" else 1) for s in pool_stats(pool))
 
 

@@ -11,8 +11,9 @@ from .synthetic import TABLES
 from .tokenizer import TabularTokenizer
 
 # Sizes chosen by measurement on the four default tables (see README, "Tuning"): a
-# narrow 2-block encoder, correlated masking; 300 steps of 64 rows keep the full
-# benchmark within minutes.
+# narrow 2-block encoder, correlated masking, 3000 steps of 64 rows (at 300 steps the
+# pretrained encoder probed no better than a random one; at 3000 it is ahead on digits
+# in 9 of 10 label draws, and 6000 gained nothing more).
 DEFAULTS = {
     "tokenizer": {"name": "tabular", "num_reg_tokens": 2, "numeric": "affine"},
     "masker": {"name": "correlated"},
@@ -24,7 +25,7 @@ DEFAULTS = {
         "width": 64, "depth": 2, "heads": 4, "mlp_ratio": 2.0, "pos": "learned",
         "pred_width": 32, "pred_depth": 1, "pred_heads": 4,
     },
-    "train": {"steps": 300, "batch_size": 64, "lr": 1e-3, "warmup": 0.1, "weight_decay": 0.05},
+    "train": {"steps": 3000, "batch_size": 64, "lr": 1e-3, "warmup": 0.1, "weight_decay": 0.05},
     # a column keeps its meaning in every row, so the probes see the column tokens side
     # by side ("flat") rather than averaged (measured: linear probe at 10 % labels on
     # digits 0.862 mean-pooled -> 0.899 flat, wine 0.915 -> 0.926, breast_cancer 0.925 -> 0.938)

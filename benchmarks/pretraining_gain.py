@@ -1,28 +1,22 @@
-"""Does pretraining pay? One pretraining run, then the same probe on the pretrained
-encoder and on a randomly initialised encoder of the same shape (and on any of the
-domain's baselines), over many label draws with the same labelled rows for every row of
-the table, so the wins can be counted draw by draw.
+"""Does pretraining pay? One ``jepakit bench`` run at a single label fraction over many
+label draws (the same labelled rows for every method in a draw), then, draw by draw, in
+how many the pretrained encoder beats the random-init encoder of the same shape and each
+of the domain's baselines with the same head.
 
     JEPAKIT_PLUGINS=tabular python benchmarks/pretraining_gain.py tabular --dataset digits \\
-        --set train.steps=3000 --baseline raw/linear --draws 10
-
-Prints mean +- std of the task's primary metric per encoder and, for the pretrained one,
-in how many draws it beats each other row.
+        --set train.steps=3000 --draws 10
 """
 
 from __future__ import annotations
 
 import argparse
 import tempfile
-import time
 
 import numpy as np
-import torch
 
 from jepakit import get_domain
+from jepakit.bench import primary_metric, run_bench
 from jepakit.config import parse_sets
-from jepakit.evaluate import PRIMARY, fit_predict, n_classes_of, score, subset_indices, task_features
-from jepakit.train import build_backbone, pretrain
 
 
 def main() -> None:
@@ -33,42 +27,29 @@ def main() -> None:
     ap.add_argument("--head", default="linear")
     ap.add_argument("--fraction", type=float, default=0.1)
     ap.add_argument("--draws", type=int, default=10)
-    ap.add_argument("--baseline", action="append", default=[], help="a baseline of the domain, e.g. raw/linear")
     args = ap.parse_args()
 
-    dom = get_domain(args.domain)
     overrides = parse_sets(args.set)
     if args.dataset:
-        overrides.setdefault("data", {}).update(dom.datasets[args.dataset])
+        overrides.setdefault("data", {}).update(get_domain(args.domain).datasets[args.dataset])
     overrides.setdefault("train", {})["progress"] = False
-    began = time.perf_counter()
+    overrides.setdefault("eval", {}).update(fractions=[args.fraction], seeds=args.draws, heads=[args.head], supervised=False)
     with tempfile.TemporaryDirectory() as out:
-        run = pretrain(dom, overrides=overrides, out=out)
-    seconds = time.perf_counter() - began
-    ecfg = run.config["eval"]
-    torch.manual_seed(0)
-    encoders = {"pretrained": run.model.encoder_for_eval(ecfg["encoder"]), "random-init": build_backbone(run.config, run.bundle)}
-    for task_name, task in run.bundle.tasks.items():
-        kind, metric = task.kind, PRIMARY[task.kind]
-        feats = {k: task_features(bb, task, ecfg, run.bundle.collate, "cpu") for k, bb in encoders.items()}
-        y_train, y_test = feats["pretrained"].y_train, feats["pretrained"].y_test
-        n_cls = n_classes_of(task, np.concatenate([y_train, y_test]) if kind == "multiclass" else y_train)
-        scores: dict[str, np.ndarray] = {}
-        for name in [*feats, *args.baseline]:
-            s = []
-            for seed in range(args.draws):
-                idx = subset_indices(y_train, kind, args.fraction, seed)
-                if name in feats:
-                    f = feats[name]
-                    pred = fit_predict(args.head, kind, f.x_train[idx], y_train[idx], f.x_test, n_cls, seed)
-                else:
-                    pred = dom.baselines[name](task, idx, seed)
-                s.append(score(kind, y_test, pred, n_cls)[metric])
-            scores[name] = np.asarray(s)
-        print(f"{args.domain} {task_name}: {args.head} probe, {metric} at {args.fraction:g} labels, {args.draws} draws, pretraining {seconds:.0f} s")
-        for name, s in scores.items():
-            wins = "" if name == "pretrained" else f"   pretrained ahead in {(scores['pretrained'] > s).sum()}/{len(s)} draws"
-            print(f"  {name:<14} {s.mean():.3f} +- {s.std():.3f}{wins}")
+        result = run_bench(args.domain, overrides=overrides, out=out, echo=False)
+    for task in dict.fromkeys(r["task"] for r in result.rows):
+        rows = [r for r in result.rows if r["task"] == task]
+        metric = primary_metric(rows[0]["kind"])
+        by_method: dict[str, dict[int, float]] = {}
+        for r in rows:
+            by_method.setdefault(r["method"], {})[r["seed"]] = r[metric]
+        mine = by_method.pop(f"jepa/{args.head}")
+        seeds = sorted(mine)
+        ours = np.array([mine[s] for s in seeds])
+        print(f"{args.domain} {task}: {args.head} head, {metric} at {args.fraction:g} labels, {len(seeds)} draws, {result.seconds:.0f} s")
+        print(f"  {'jepa/' + args.head:<20} {ours.mean():.3f} +- {ours.std():.3f}")
+        for method, scores in by_method.items():
+            other = np.array([scores[s] for s in seeds])
+            print(f"  {method:<20} {other.mean():.3f} +- {other.std():.3f}   pretrained ahead in {(ours > other).sum()}/{len(seeds)} draws")
 
 
 if __name__ == "__main__":

@@ -115,3 +115,12 @@ def test_masker_per_lead_masks_whole_columns_and_skips_absent_leads():
         tcols = set((m.target[b].flatten() % 20).tolist())
         assert tcols.isdisjoint(cols.tolist())
         assert 5 not in (m.target[b].flatten() // 20).tolist()
+
+
+def test_lead_embedding_is_not_decayed_but_the_patch_map_is():
+    from jepakit.model import Backbone
+    from jepakit.train import no_weight_decay_names
+
+    tok = PerLeadTokenizer(dim=16, in_chans=12, length=250, patch=25)
+    exempt = no_weight_decay_names(Backbone(tok, tok.grid, 0, width=16, depth=1, heads=2))
+    assert "tokenizer.lead" in exempt and "tokenizer.proj.weight" not in exempt

@@ -113,3 +113,13 @@ def test_correlated_needs_dependence():
 
     with pytest.raises(ConfigError, match="dependence"):
         create("masker", "correlated", {}, {})
+
+
+def test_weight_decay_exempts_offsets_and_codes_not_column_weights(bundle):
+    from jepakit.train import no_weight_decay_names
+
+    tok = TabularTokenizer(dim=16, schema=bundle.info["schema"], num_reg_tokens=2)
+    backbone = Backbone(tok, (4,), 2, width=16, depth=1, heads=2)
+    exempt = no_weight_decay_names(backbone)
+    assert {"tokenizer.reg_tokens", "tokenizer.num_missing", "tokenizer.num_bias", "tokenizer.column"} <= exempt
+    assert "tokenizer.num_weight" not in exempt  # a per-column weight, decayed like any other

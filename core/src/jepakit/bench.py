@@ -4,6 +4,7 @@ the domain's own baselines, at each label fraction, over several seeds."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -16,8 +17,8 @@ import numpy as np
 import torch
 
 from . import config as cfgmod
-from .contract import Domain, Task
-from .errors import JepakitError
+from .contract import DataBundle, Domain, Task
+from .errors import ConfigError, JepakitError
 from .evaluate import (
     PRIMARY,
     Features,
@@ -32,6 +33,7 @@ from .evaluate import (
     subset_indices,
     supervised_scores,
     task_features,
+    validation_task,
 )
 from .plugins import get_domain, registry
 from .train import Run, build_backbone, collate_of, load_bundle, pick_device, pretrain, resolve_config
@@ -125,17 +127,20 @@ def _bench_data(
 ) -> None:
     """Pretrain every variant on one dataset and append its probe rows."""
     tag = f"{prefix}:" if prefix else ""
-    bundle = load_bundle(dom, cfg)
+    ecfg = cfg["eval"]
+    split = ecfg.get("split", "test")
+    if split not in ("test", "validation"):
+        raise ConfigError(f"eval.split must be test or validation, got {split!r}")
+    bundle = with_split(load_bundle(dom, cfg), split)
     if not bundle.tasks:
         raise JepakitError(f"domain {dom.name!r} has no benchmark task for this data")
-    ecfg = cfg["eval"]
     device = pick_device(cfg["train"]["device"])
     collate = collate_of(bundle)
     variants = dict(dom.variants) or {"jepa": {}}
     runs: dict[str, Run] = {}
     for name, extra in variants.items():
         vcfg = cfgmod.merge(cfg, extra)
-        vbundle = bundle if "data" not in extra else load_bundle(dom, vcfg)
+        vbundle = bundle if "data" not in extra else with_split(load_bundle(dom, vcfg), split)
         if echo:
             print(f"[{dom.name}] pretraining {name}: {vbundle.describe or ''}".rstrip(": "), flush=True)
         runs[name] = all_runs[tag + name] = pretrain(dom, config=vcfg, out=out_dir / name, bundle=vbundle)
@@ -164,7 +169,8 @@ def _bench_data(
         y_groups = first_feats.y_train
         n_classes = n_classes_of(task, np.concatenate([first_feats.y_train, first_feats.y_test]) if task.kind == "multiclass" else first_feats.y_train)
         groups = group_items(task, "train")
-        extra_methods: dict[str, Any] = dict(dom.baselines)
+        # a domain's baselines read its own dataset types, which a validation split wraps
+        extra_methods: dict[str, Any] = dict(dom.baselines) if split == "test" else {}
         jobs = [(f, s) for f in ecfg["fractions"] for s in range(int(ecfg["seeds"]))]
         if echo and jobs and (ecfg["supervised"] or extra_methods):
             from tqdm.auto import tqdm
@@ -184,6 +190,14 @@ def _bench_data(
                 rows.append({"task": task_name, "method": bname, "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
 
 
+def with_split(bundle: DataBundle, split: str) -> DataBundle:
+    """``bundle`` with its tasks as benchmarked: unchanged for ``test``; for ``validation``
+    each task's training items split into probe-training and validation items."""
+    if split == "test":
+        return bundle
+    return dataclasses.replace(bundle, tasks={k: validation_task(t) for k, t in bundle.tasks.items()})
+
+
 def installed_domains() -> list[str]:
     return sorted(registry("domain"))
 
@@ -199,7 +213,20 @@ def metrics_json(result: BenchResult, cfg: Mapping[str, Any], quick: bool) -> di
     return {
         "domain": result.domain, "quick": quick, "seconds": result.seconds, "config": cfg, "rankme": result.rankme,
         "summary": result.summary, "rows": result.rows,
-        "pretraining": {k: {"steps": len(r.history), "final_loss": r.history[-1]["loss"] if r.history else None, "seconds": r.seconds} for k, r in result.runs.items()},
+        "pretraining": {k: pretraining_summary(r) for k, r in result.runs.items()},
+    }
+
+
+def pretraining_summary(run: Run) -> dict[str, Any]:
+    """Length, final loss, time and the collapse guard's last reading of a run."""
+    h = run.history
+    health = [r for r in h if "rankme" in r]
+    last = health[-1] if health else {}
+    first = next((r["step"] for r in health if r.get("collapsed")), None)
+    return {
+        "steps": len(h), "final_loss": h[-1]["loss"] if h else None, "seconds": run.seconds,
+        "rankme": last.get("rankme"), "sample_std": last.get("sample_std"), "position_std": last.get("position_std"),
+        "collapsed": bool(last.get("collapsed", False)), "collapsed_at": first,
     }
 
 
@@ -234,7 +261,7 @@ def run_evaluate(
     out_dir = Path(out) if out is not None else run.out / "evaluation"
     out_dir.mkdir(parents=True, exist_ok=True)
     result = BenchResult(run.domain, out_dir, rows, summarise(rows), {}, ranks, time.perf_counter() - began)
-    result.table = table(result.summary, ecfg.get("metrics"))
+    result.table = table(result.summary, ecfg.get("metrics"), ranks)
     dump({"checkpoint": str(run.checkpoint), "rankme": ranks, "summary": result.summary, "rows": rows}, out_dir / "metrics.json")
     (out_dir / "report.md").write_text(f"# jepakit evaluate {run.checkpoint}\n\n{result.table}\n\nRankMe: {ranks}\n")
     if echo:

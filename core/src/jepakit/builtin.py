@@ -6,6 +6,7 @@ from .masks import MultiBlockMasker, RandomSubsetMasker
 from .plugins import hookimpl
 from .targets import EMATarget, SIGRegTarget
 from .tokenizers import PatchTokenizer
+from .views import BlockViews
 
 
 @hookimpl
@@ -23,3 +24,8 @@ def jepakit_register_maskers(register):
 def jepakit_register_targets(register):
     register("ema", EMATarget, "momentum (EMA) copy of the encoder, layer-normed outputs (I-JEPA)")
     register("sigreg", SIGRegTarget, "online encoder as target, SIGReg against collapse, no EMA (LeJEPA)")
+
+
+@hookimpl
+def jepakit_register_view_samplers(register):
+    register("blocks", BlockViews, "global and local views as blocks (or random subsets) of the token grid (LeJEPA)")

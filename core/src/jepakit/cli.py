@@ -56,17 +56,35 @@ def _domains() -> int:
             print(f"{info.name}{version}: FAILED to load: {info.error}")
             continue
         print(f"{info.name}{version}")
-        for kind in ("domain", "tokenizer", "masker", "target"):
+        for kind, label in (("domain", "domains"), ("tokenizer", "tokenizers"), ("masker", "maskers"), ("target", "targets"),
+                            ("views", "view samplers")):
             names = info.components.get(kind)
             if names:
-                print(f"  {kind}s: {', '.join(names)}")
+                print(f"  {label}: {', '.join(names)}")
     return 0
+
+
+def _one_line_warnings() -> None:
+    """jepakit's own warnings print as one line, ``warning: ...``, without a source line."""
+    import warnings
+
+    from .errors import CollapseWarning
+
+    plain = warnings.formatwarning
+
+    def fmt(message, category, filename, lineno, line=None):
+        if issubclass(category, CollapseWarning):
+            return f"warning: {message}\n"
+        return plain(message, category, filename, lineno, line)
+
+    warnings.formatwarning = fmt
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .errors import JepakitError
 
+    _one_line_warnings()
     try:
         if args.command == "domains":
             return _domains()

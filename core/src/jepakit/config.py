@@ -21,10 +21,17 @@ from .errors import ConfigError
 
 DEFAULTS: dict[str, Any] = {
     "data": {"path": None},
+    # jepa: masked prediction (masker, target, predictor); lejepa: multi-view (views,
+    # projector, SIGReg; arguments lam, num_slices, proj_dim, proj_hidden)
+    "recipe": {"name": "jepa"},
     "tokenizer": {"name": None},
     "masker": {"name": "multiblock"},
+    "views": {"name": "blocks"},
     "target": {"name": "ema"},
-    "loss": {"name": "smooth_l1", "var_weight": 0.0, "var_gamma": 1.0},
+    # sigreg > 0: SIGReg on the online encoder's full-view embeddings, mixed in as
+    # (1 - sigreg) * loss + sigreg * SIGReg (I-JEPA + SIGReg); sigreg_on: pooled,
+    # positions or pooled+positions (jepakit.sigreg.view_sigreg)
+    "loss": {"name": "smooth_l1", "var_weight": 0.0, "var_gamma": 1.0, "sigreg": 0.0, "sigreg_on": "pooled", "sigreg_slices": 1024},
     "model": {
         "width": 192, "depth": 12, "heads": 3, "mlp_ratio": 4.0, "pos": "sincos", "drop_path": 0.0,
         "pred_width": 96, "pred_depth": 6, "pred_heads": 3,
@@ -32,7 +39,12 @@ DEFAULTS: dict[str, Any] = {
     "train": {
         "steps": 1000, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-6, "warmup": 0.1, "weight_decay": 0.04,
         "clip": 1.0, "seed": 0, "device": "auto", "workers": 0, "ckpt_every": 0, "keep_checkpoints": 2,
-        "rankme_every": 100, "rankme_samples": 256, "rankme_eps": 1e-7, "progress": True,
+        # the collapse guard: every rankme_every steps, RankMe and the across-sample spread
+        # of the pooled embeddings of a fixed sample of rankme_samples items (all if fewer;
+        # the RankMe paper warns that small samples bias it); a run whose RankMe falls
+        # below collapse_rankme * width, or whose spread vanishes, is collapsed
+        "rankme_every": 100, "rankme_samples": 1024, "rankme_eps": 1e-7, "collapse_rankme": 0.05,
+        "stop_on_collapse": False, "progress": True,
     },
     "eval": {
         "fractions": [0.01, 0.1, 1.0], "seeds": 3, "heads": ["linear"], "knn_k": 20,
@@ -41,10 +53,13 @@ DEFAULTS: dict[str, Any] = {
         "random_init": True, "supervised": True, "max_iter": 2000,
         "encoder": "online",  # or "target": probe the EMA encoder where the target has one
         "metrics": None,  # metrics to tabulate; None: the task kind's primary metric
+        # test, or validation: probes fit on 70 % of the training items and scored on the
+        # other 30 % (whole records), the test split unseen -- for choosing settings
+        "split": "test",
     },
 }
 
-FREE_SECTIONS = ("data", "tokenizer", "masker", "target")
+FREE_SECTIONS = ("data", "recipe", "tokenizer", "masker", "views", "target")
 
 
 def parse_value(text: str) -> Any:
@@ -61,12 +76,15 @@ def parse_value(text: str) -> Any:
 
 
 def parse_sets(items: Iterable[str]) -> dict[str, Any]:
-    """``["model.width=128", "masker.num_targets=2"]`` -> nested dict."""
+    """``["model.width=128", "masker.num_targets=2"]`` -> nested dict. A component section
+    alone names the component: ``recipe=lejepa`` is ``recipe.name=lejepa``."""
     out: dict[str, Any] = {}
     for item in items:
         if "=" not in item:
             raise ConfigError(f"--set expects key=value, got {item!r}")
         key, value = item.split("=", 1)
+        if key.strip() in FREE_SECTIONS and key.strip() != "data":
+            key = f"{key.strip()}.name"
         parts = key.strip().split(".")
         if len(parts) != 2 or not all(parts):
             raise ConfigError(f"--set key must be section.name (e.g. model.width), got {key!r}")

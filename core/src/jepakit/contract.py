@@ -116,6 +116,30 @@ class Masker(metaclass=ABCMeta):
         """Index sets for a batch of ``batch_size`` samples laid out as ``layout``."""
 
 
+@dataclass
+class Views:
+    """Token subsets of a batch, each encoded on its own as one view (LeJEPA's multi-crop
+    on the token grid). ``global_views`` and ``local_views`` are lists of ``(B, n_v)``
+    long grid indices (prefix tokens excluded); the invariance loss pulls every view's
+    embedding to the mean of the global views'."""
+
+    global_views: list[Tensor]
+    local_views: list[Tensor] = field(default_factory=list)
+
+    def to(self, device: torch.device | str) -> Views:
+        return Views([v.to(device) for v in self.global_views], [v.to(device) for v in self.local_views])
+
+
+class ViewSampler(metaclass=ABCMeta):
+    """Layout -> :class:`Views`: which tokens each view of each sample keeps. A domain
+    whose natural views are crops of its own kind (time windows, image crops, BEV regions,
+    column subsets) registers one; the core's ``blocks`` sampler cuts blocks of the grid."""
+
+    @abstractmethod
+    def __call__(self, layout: Layout, batch_size: int, generator: torch.Generator) -> Views:
+        """The views of a batch of ``batch_size`` samples laid out as ``layout``."""
+
+
 class Target(nn.Module, metaclass=ABCMeta):
     """What the predictor must reproduce at the target tokens.
 

@@ -22,6 +22,14 @@ class TrainingDiverged(JepakitError, RuntimeError):
     """The loss became NaN/Inf."""
 
 
+class TrainingCollapsed(JepakitError, RuntimeError):
+    """The embeddings collapsed and ``train.stop_on_collapse`` asked to stop."""
+
+
+class CollapseWarning(UserWarning):
+    """The embeddings of a pretraining run collapsed (see the README's collapse signs)."""
+
+
 def unknown(kind: str, name: object, valid: Iterable[str]) -> ConfigError:
     options = ", ".join(sorted(valid)) or "(none)"
     return ConfigError(f"unknown {kind} {name!r}; valid: {options}")

@@ -373,6 +373,48 @@ def supervised_scores(
     return pred, y
 
 
+class ItemSubset:
+    """Items ``indices`` of a dataset, with its ``labels`` and ``groups`` subset too."""
+
+    def __init__(self, dataset: Any, indices: Sequence[int], group_key: str | None = None):
+        self.dataset, self.indices = dataset, np.asarray(indices, dtype=int)
+        self._key = group_key
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i: int) -> Any:
+        return self.dataset[int(self.indices[i])]
+
+    @property
+    def labels(self) -> np.ndarray:
+        return labels_of(self.dataset)[self.indices]
+
+    @property
+    def groups(self) -> np.ndarray | None:
+        g = groups_of(self.dataset, self._key)
+        return None if g is None else g[self.indices]
+
+
+def validation_task(task: Task, fraction: float = 0.3, seed: int = 0) -> Task:
+    """The task with its *training* items split in two: probes fit on the rest and are
+    scored on ``fraction`` of them (whole groups: all windows of a record on one side).
+    Choosing recipes and hyper-parameters on this split leaves the test split unseen."""
+    check(0.0 < fraction < 1.0, f"validation fraction must be in (0, 1), got {fraction}")
+    groups = groups_of(task.train, task.group_key)
+    units = np.arange(len(task.train)) if groups is None else np.unique(groups)
+    rng = np.random.default_rng(seed)
+    held = set(rng.permutation(units)[: max(1, int(round(fraction * len(units))))].tolist())
+    keys = np.arange(len(task.train)) if groups is None else groups
+    val = np.array([k in held for k in keys.tolist()])
+    if val.all() or not val.any():
+        raise DataError(f"task has too few training items ({len(task.train)}) for a validation split")
+    return Task(
+        ItemSubset(task.train, np.flatnonzero(~val), task.group_key), ItemSubset(task.train, np.flatnonzero(val), task.group_key),
+        task.kind, task.classes, task.group_key, (task.description + " " if task.description else "") + "(validation split of the training items)",
+    )
+
+
 def group_items(task: Task, split: str = "train") -> list[np.ndarray] | None:
     """For grouped tasks: the item indices of each group, in group order."""
     groups = groups_of(getattr(task, split), task.group_key)

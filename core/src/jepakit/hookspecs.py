@@ -70,6 +70,19 @@ def jepakit_register_targets(register: Register) -> None:
 
 
 @hookspec
+def jepakit_register_view_samplers(register: Register) -> None:
+    """Register view samplers for multi-view recipes (LeJEPA): ``register(name, factory,
+    summary="")``.
+
+    ``factory(**kwargs)`` returns a :class:`jepakit.contract.ViewSampler`: called with a
+    :class:`~jepakit.contract.Layout`, a batch size and a ``torch.Generator``, it returns
+    :class:`~jepakit.contract.Views`, the grid indices each global and local view keeps.
+    Every view is encoded through the tokenizer's ``keep``, so a sparse tokenizer drops
+    the raw input outside the view, as it does for a JEPA context.
+    """
+
+
+@hookspec
 def jepakit_register_domains(register: Register) -> None:
     """Register domains: ``register(domain)`` with a :class:`jepakit.contract.Domain`.
 

@@ -38,9 +38,29 @@ def prediction_loss(name: str, pred: Tensor, target: Tensor, weight: Tensor | No
     return (per * weight).sum() / weight.sum().clamp_min(1e-8)
 
 
-def variance_hinge(x: Tensor, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
-    """VICReg's variance term: mean over features of relu(gamma - std) across all rows
-    of ``x`` flattened to (rows, D); it stops every feature collapsing to a constant."""
-    flat = x.reshape(-1, x.shape[-1]).float()
-    std = torch.sqrt(flat.var(dim=0) + eps)
+def variance_hinge(x: Tensor, gamma: float = 1.0, idx: Tensor | None = None, eps: float = 1e-4) -> Tensor:
+    """VICReg's variance term, across *samples*: mean over features of relu(gamma - std).
+
+    ``x`` (B, D): the std of each feature over the batch. ``x`` (B, n, D) with ``idx``
+    (B, n) the grid positions of the tokens: the std over the samples that have a token
+    at the same position (positions held by one sample only are skipped), so a code that
+    depends on the position but not on the item has std 0 and pays the full hinge -- a
+    std taken over all tokens flattened is satisfied by such position codes and lets
+    across-sample collapse through. ``x`` (B, n, D) without ``idx``: slot j is position j.
+    """
+    x = x.float()
+    if x.ndim == 2:
+        std = torch.sqrt(x.var(dim=0) + eps)
+        return F.relu(gamma - std).mean()
+    b, n, d = x.shape
+    if idx is None:
+        idx = torch.arange(n, device=x.device).expand(b, n)
+    flat, pos = x.reshape(-1, d), idx.reshape(-1)
+    size = int(pos.max()) + 1
+    count = torch.zeros(size, device=x.device, dtype=x.dtype).index_add_(0, pos, torch.ones_like(pos, dtype=x.dtype))
+    mean = torch.zeros(size, d, device=x.device, dtype=x.dtype).index_add_(0, pos, flat) / count.clamp_min(1.0).unsqueeze(-1)
+    shared = count[pos] > 1
+    resid = (flat - mean[pos])[shared]
+    dof = (count[count > 1] - 1).sum().clamp_min(1.0)
+    std = torch.sqrt(resid.pow(2).sum(0) / dof + eps)
     return F.relu(gamma - std).mean()

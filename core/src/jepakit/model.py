@@ -15,6 +15,7 @@ from .contract import Batch, Masks, Target, Tokenizer
 from .errors import check
 from .losses import prediction_loss, variance_hinge
 from .posembed import PositionEmbedding
+from .sigreg import NUM_SLICES, SIGReg
 
 
 def _blocks(width: int, depth: int, heads: int, mlp_ratio: float, drop_path: float, qkv_bias: bool) -> nn.Sequential:
@@ -66,6 +67,10 @@ class Backbone(nn.Module):
     @property
     def num_tokens(self) -> int:
         return self.pos.table.shape[0]
+
+    def valid(self, batch: Batch) -> Tensor | None:
+        """The layout's ``valid`` flags (B, N) of ``batch``, None when every token is."""
+        return self.tokenizer.layout(batch).flags.get("valid")
 
     def forward(self, batch: Batch, keep: Tensor | None = None) -> Tensor:
         x = self.tokenizer(batch, keep)
@@ -154,6 +159,9 @@ class Predictor(nn.Module):
         self.apply(_init_weights)
         nn.init.trunc_normal_(self.mask_token, std=0.02)
 
+    def no_weight_decay(self) -> set[str]:
+        return {"mask_token"}
+
     def forward(self, context: Tensor, context_idx: Tensor, target_idx: Tensor) -> Tensor:
         """``context`` (B, P + Nc, width), ``context_idx`` (B, Nc), ``target_idx``
         (B, M, Nt) -> predictions (B, M, Nt, out_dim). The M target groups are
@@ -173,7 +181,13 @@ class Predictor(nn.Module):
 
 class JEPA(nn.Module):
     """Online backbone + predictor + target. ``forward(batch, masks)`` returns a dict with
-    ``loss`` and its parts."""
+    ``loss`` and its parts.
+
+    ``sigreg`` > 0 adds LeJEPA's SIGReg on the online encoder's *full-view* embeddings to
+    any target (I-JEPA + SIGReg): loss = (1 - sigreg) * (prediction + ...) + sigreg *
+    SIGReg, the LeJEPA mix. The full view costs one more pass of the online encoder over
+    every token, shared with a target that needs it (:meth:`online_full`).
+    """
 
     def __init__(
         self,
@@ -188,8 +202,17 @@ class JEPA(nn.Module):
         mlp_ratio: float = 4.0,
         pos: str = "sincos",
         drop_path: float = 0.0,
+        sigreg: float = 0.0,
+        sigreg_on: str = "pooled",
+        sigreg_slices: int = NUM_SLICES,
+        seed: int = 0,
     ):
         super().__init__()
+        check(0.0 <= float(sigreg) <= 1.0, f"loss.sigreg is a weight in [0, 1], got {sigreg}")
+        from .targets import SIGRegTarget
+
+        check(not (float(sigreg) > 0 and isinstance(target, SIGRegTarget)),
+              "target sigreg already adds SIGReg (target.lam); leave loss.sigreg at 0 or use another target")
         self.backbone = backbone
         self.loss_name, self.var_weight, self.var_gamma = loss, float(var_weight), float(var_gamma)
         out_dim = target.dim or backbone.width
@@ -197,10 +220,29 @@ class JEPA(nn.Module):
             backbone.grid, backbone.num_prefix, backbone.width, out_dim, pred_width, pred_depth, pred_heads,
             mlp_ratio, pos, drop_path,
         )
+        self.sigreg_weight = float(sigreg)
+        self.sigreg = SIGReg(sigreg_slices, sigreg_on, seed=seed) if self.sigreg_weight > 0 else None
+        self._full: tuple[Batch, Tensor] | None = None
         self.target = target
         target.attach(self)
 
+    def online_full(self, batch: Batch) -> Tensor:
+        """The online backbone over every token of ``batch`` (B, P + N, width), with
+        gradients: computed at most once per :meth:`forward`, for the targets and
+        regularisers that need the full view."""
+        if self._full is None or self._full[0] is not batch:
+            self._full = (batch, self.backbone(batch))
+        return self._full[1]
+
     def forward(self, batch: Batch, masks: Masks) -> dict[str, Tensor]:
+        self._full = None
+        try:
+            return self._forward(batch, masks)
+        finally:
+            self._full = None
+
+    def _forward(self, batch: Batch, masks: Masks) -> dict[str, Tensor]:
+        p = self.backbone.num_prefix
         context = self.backbone(batch, masks.context)
         pred = self.predictor(context, masks.context, masks.target)
         if self.target.needs_grad:
@@ -211,17 +253,32 @@ class JEPA(nn.Module):
         if target.shape[:3] != pred.shape[:3]:
             raise ValueError(f"target returned shape {tuple(target.shape)}, expected (B, M, Nt, D) = {tuple(pred.shape)}")
         pred_loss = prediction_loss(self.loss_name, pred, target, masks.weight)
-        out = {"context": context[:, self.backbone.num_prefix :], "pred": pred, "target": target, "pred_loss": pred_loss}
+        out = {"context": context[:, p:], "pred": pred, "target": target, "pred_loss": pred_loss}
+        if self.sigreg is not None or self._full is not None:
+            out["full"] = self.online_full(batch)[:, p:]
+            valid = self.backbone.valid(batch)
+            if valid is not None:
+                out["valid"] = valid
         reg = self.target.regularizer(self, out)
         loss = self.target.combine(pred_loss, reg)
-        if self.var_weight > 0:
-            var = variance_hinge(out["context"], self.var_gamma)
-            out["var"] = var
-            loss = loss + self.var_weight * var
         if reg is not None:
             out["reg"] = reg
+        if self.var_weight > 0:
+            var = variance_hinge(out["context"], self.var_gamma, masks.context)
+            out["var"] = var
+            loss = loss + self.var_weight * var
+        if self.sigreg is not None:
+            out["sigreg"] = self.sigreg.of_view(out["full"], out.get("valid"))
+            loss = (1.0 - self.sigreg_weight) * loss + self.sigreg_weight * out["sigreg"]
         out["loss"] = loss
         return out
+
+    @torch.no_grad()
+    def update(self, progress: float) -> None:
+        """After each optimizer step: the target's update (EMA) and the next SIGReg directions."""
+        self.target.update(self, progress)
+        if self.sigreg is not None:
+            self.sigreg.step()
 
     def encoder_for_eval(self, which: str = "online") -> Backbone:
         """The backbone to probe: ``online`` or ``target`` (the target's encoder, falling

@@ -24,7 +24,7 @@ from .errors import ConfigError, JepakitError, unknown
 
 ENTRY_POINT_GROUP = "jepakit"
 ENV_VAR = "JEPAKIT_PLUGINS"
-KINDS = ("tokenizer", "masker", "target", "domain")
+KINDS = ("tokenizer", "masker", "target", "views", "domain")
 
 hookimpl = pluggy.HookimplMarker("jepakit")
 
@@ -132,6 +132,7 @@ def _collect() -> dict[str, dict[str, Entry]]:
         "tokenizer": pm.hook.jepakit_register_tokenizers,
         "masker": pm.hook.jepakit_register_maskers,
         "target": pm.hook.jepakit_register_targets,
+        "views": pm.hook.jepakit_register_view_samplers,
         "domain": pm.hook.jepakit_register_domains,
     }
     for kind, hook in hooks.items():
@@ -158,7 +159,7 @@ def _collect() -> dict[str, dict[str, Entry]]:
 
 
 def registry(kind: str) -> dict[str, Entry]:
-    """All registered components of one kind: ``tokenizer``, ``masker``, ``target``, ``domain``."""
+    """All registered components of one kind: ``tokenizer``, ``masker``, ``target``, ``views``, ``domain``."""
     if kind not in KINDS:
         raise unknown("component kind", kind, KINDS)
     return _collect()[kind]

@@ -46,5 +46,9 @@ class PositionEmbedding(nn.Module):
         else:
             self.register_buffer("table", torch.zeros(n, dim), persistent=False)
 
+    def no_weight_decay(self) -> set[str]:
+        """A learned position table is not decayed (as timm exempts ``pos_embed``)."""
+        return {"table"}
+
     def forward(self, idx: Tensor) -> Tensor:
         return self.table[idx]

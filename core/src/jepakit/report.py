@@ -22,27 +22,32 @@ def _metrics(kind: str, metrics: Sequence[str] | None) -> list[str]:
     return list(metrics) if metrics else [PRIMARY[kind]]
 
 
-def table(summary: list[dict[str, Any]], metrics: Sequence[str] | None = None) -> str:
+def table(summary: list[dict[str, Any]], metrics: Sequence[str] | None = None, ranks: Mapping[str, float] | None = None) -> str:
     """One Markdown table per task and metric (``eval.metrics``, default the task kind's
-    primary metric): methods as rows, label fractions as columns, mean ± std over seeds."""
+    primary metric): methods as rows, label fractions as columns, mean ± std over seeds;
+    with ``ranks`` (``"task:method"`` -> RankMe of its test embeddings) a RankMe column."""
     parts = []
     for task in dict.fromkeys(s["task"] for s in summary):
         rows = [s for s in summary if s["task"] == task]
         for metric in _metrics(rows[0]["kind"], metrics):
-            parts.append(_table(task, rows, metric))
+            parts.append(_table(task, rows, metric, ranks or {}))
     return "\n\n".join(parts)
 
 
-def _table(task: str, rows: list[dict[str, Any]], metric: str) -> str:
+def _table(task: str, rows: list[dict[str, Any]], metric: str, ranks: Mapping[str, float]) -> str:
     fracs = sorted({s["fraction"] for s in rows})
     methods = list(dict.fromkeys(s["method"] for s in rows))
-    head = f"| {task}: {metric} | " + " | ".join(f"{f:.0%} labels" for f in fracs) + " |"
-    lines = [head, "|" + "---|" * (len(fracs) + 1)]
+    with_rank = any(k.startswith(f"{task}:") for k in ranks)
+    head = f"| {task}: {metric} | " + " | ".join(f"{f:.0%} labels" for f in fracs) + (" | RankMe |" if with_rank else " |")
+    lines = [head, "|" + "---|" * (len(fracs) + 1 + with_rank)]
     for m in methods:
         cells = []
         for f in fracs:
             hit = [s for s in rows if s["method"] == m and s["fraction"] == f]
             cells.append(_fmt(hit[0], metric) if hit else "–")
+        if with_rank:
+            rank = ranks.get(f"{task}:{m.split('/')[0]}")
+            cells.append("–" if rank is None else f"{rank:.1f}")
         lines.append(f"| {m} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -86,22 +91,39 @@ def _plots(result: BenchResult, out: Path, metrics: Sequence[str] | None = None)
     return made
 
 
+def recipe_label(cfg: Mapping[str, Any]) -> str:
+    """``lejepa``, ``jepa (target ema + SIGReg 0.05, masker multiblock)`` ..."""
+    name = (cfg.get("recipe") or {}).get("name", "jepa")
+    if name != "jepa":
+        return f"{name} (views {cfg.get('views', {}).get('name')})"
+    sig = cfg["loss"].get("sigreg", 0.0)
+    return f"jepa (target {cfg['target'].get('name')}{f' + SIGReg {sig:g}' if sig else ''}, masker {cfg['masker'].get('name')})"
+
+
 def write_report(result: BenchResult, cfg: Mapping[str, Any], quick: bool) -> str:
     from .bench import dump, metrics_json
 
     out = result.out
-    tab = table(result.summary, cfg["eval"].get("metrics"))
+    tab = table(result.summary, cfg["eval"].get("metrics"), result.rankme)
     dump(metrics_json(result, cfg, quick), out / "metrics.json")
     plots = _plots(result, out, cfg["eval"].get("metrics"))
-    pre = "\n".join(
-        f"- {name}: {len(r.history)} steps, final loss {r.history[-1]['loss']:.4f}, {r.seconds:.1f} s" for name, r in result.runs.items() if r.history
-    )
+    from .bench import pretraining_summary
+
+    lines = []
+    for name, r in result.runs.items():
+        if not r.history:
+            continue
+        p = pretraining_summary(r)
+        health = "" if p["rankme"] is None else f", RankMe {p['rankme']:.1f} of {cfg['model']['width']}" + (
+            f" -- COLLAPSED (first at step {p['collapsed_at']})" if p["collapsed"] else "")
+        lines.append(f"- {name}: {p['steps']} steps, final loss {p['final_loss']:.4f}, {r.seconds:.1f} s{health}")
+    pre = "\n".join(lines)
     ranks = "\n".join(f"- {k}: {v:.1f}" for k, v in result.rankme.items())
     md = [
         f"# jepakit bench {result.domain}{' (quick)' if quick else ''}",
         "",
         f"Wall time {result.seconds:.1f} s. Encoder: width {cfg['model']['width']}, depth {cfg['model']['depth']}; "
-        f"tokenizer {cfg['tokenizer'].get('name')}, masker {cfg['masker'].get('name')}, target {cfg['target'].get('name')}.",
+        f"recipe {recipe_label(cfg)}, tokenizer {cfg['tokenizer'].get('name')}.",
         "",
         "## Pretraining",
         pre,

@@ -12,6 +12,7 @@ import json
 import math
 import os
 import time
+import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,10 +24,11 @@ from torch.utils.data import DataLoader, Sampler, default_collate
 
 from . import config as cfgmod
 from .checkpoint import find_checkpoint, load_optimizer, read_checkpoint, read_optimizer, save_checkpoint
-from .contract import Batch, DataBundle, Domain, Masker
-from .errors import ConfigError, DataError, JepakitError, TrainingDiverged
+from .collapse import collapse_message, embedding_health, probe_batches
+from .contract import Batch, DataBundle, Domain
+from .errors import CollapseWarning, ConfigError, DataError, JepakitError, TrainingCollapsed, TrainingDiverged, unknown
 from .model import JEPA, Backbone, pool_stats
-from .plugins import create, get_domain
+from .plugins import create, factory_params, get_domain
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Run:
 
     out: Path
     config: dict[str, Any]
-    model: JEPA
+    model: torch.nn.Module  # a JEPA, or a LeJEPA for recipe.name=lejepa
     bundle: DataBundle
     domain: str
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -139,7 +141,7 @@ def collate_of(bundle: DataBundle):
 def build_backbone(cfg: Mapping[str, Any], bundle: DataBundle, sample: Batch | None = None) -> Backbone:
     """Tokenizer + encoder for ``cfg`` on ``bundle`` (the layout is read off a sample batch)."""
     m = cfg["model"]
-    offered = {"dim": m["width"], **bundle.info}
+    offered = offered_facts(cfg, bundle)
     name, kwargs = cfgmod.component(cfg, "tokenizer")
     tokenizer = create("tokenizer", name, kwargs, offered)
     if sample is None:
@@ -151,21 +153,61 @@ def build_backbone(cfg: Mapping[str, Any], bundle: DataBundle, sample: Batch | N
     )
 
 
-def build(cfg: Mapping[str, Any], bundle: DataBundle) -> tuple[JEPA, Masker]:
-    """The JEPA model and masker described by ``cfg`` for the data in ``bundle``."""
+RECIPES = {
+    "jepa": "masked prediction: context encoder, predictor, target (I-JEPA; + SIGReg with loss.sigreg > 0)",
+    "lejepa": "multi-view: views through the tokenizer's keep, projector, invariance + SIGReg, no predictor, no EMA",
+}
+
+
+def offered_facts(cfg: Mapping[str, Any], bundle: DataBundle) -> dict[str, Any]:
+    """What the core offers every component factory: the model width, the run's length and
+    the data's facts."""
+    return {"dim": cfg["model"]["width"], "steps": int(cfg["train"]["steps"]), **bundle.info}
+
+
+def build(cfg: Mapping[str, Any], bundle: DataBundle) -> tuple[torch.nn.Module, Any]:
+    """The model and its per-step sampler described by ``cfg`` for the data in ``bundle``:
+    a JEPA and its masker, or (``recipe.name=lejepa``) a LeJEPA and its view sampler."""
     m = cfg["model"]
-    offered = {"dim": m["width"], **bundle.info}
+    offered = offered_facts(cfg, bundle)
     backbone = build_backbone(cfg, bundle)
+    recipe = dict(cfg.get("recipe") or {"name": "jepa"})
+    name = recipe.pop("name", "jepa")
+    if name not in RECIPES:
+        raise unknown("recipe", name, RECIPES)
+    seed = int(cfg["train"]["seed"])
+    if name == "lejepa":
+        from .lejepa import LeJEPA
+
+        vname, vkw = cfgmod.component(cfg, "views")
+        sampler = create("views", vname, vkw, offered)
+        return checked_call(LeJEPA, "recipe 'lejepa'", backbone, seed=seed, **recipe), sampler
+    if recipe:
+        raise ConfigError(f"recipe 'jepa' takes no arguments (got {', '.join(recipe)}); its settings live in masker, target and loss")
     tname, tkw = cfgmod.component(cfg, "target")
     target = create("target", tname, tkw, offered)
     mname, mkw = cfgmod.component(cfg, "masker")
     masker = create("masker", mname, mkw, offered)
     loss = dict(cfg["loss"])
-    model = JEPA(
-        backbone, target, loss["name"], loss["var_weight"], loss["var_gamma"], m["pred_width"], m["pred_depth"],
-        m["pred_heads"], m["mlp_ratio"], m["pos"], m["drop_path"],
+    model = checked_call(
+        JEPA, "loss", backbone, target, loss["name"], loss["var_weight"], loss["var_gamma"], m["pred_width"], m["pred_depth"],
+        m["pred_heads"], m["mlp_ratio"], m["pos"], m["drop_path"], sigreg=loss.get("sigreg", 0.0),
+        sigreg_on=loss.get("sigreg_on", "pooled"), sigreg_slices=loss.get("sigreg_slices", 1024), seed=seed,
     )
     return model, masker
+
+
+def checked_call(factory: Any, what: str, *args: Any, **kwargs: Any) -> Any:
+    """``factory(*args, **kwargs)`` with bad arguments reported in one line naming ``what``."""
+    names, var_kw = factory_params(factory)
+    bad = [k for k in kwargs if k not in names and not var_kw]
+    if bad:
+        valid = sorted(names - {"backbone", "seed", "target"})
+        raise ConfigError(f"{what} has no argument {bad[0]!r}; valid: {', '.join(valid)}")
+    try:
+        return factory(*args, **kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what}: {exc}") from None
 
 
 def lr_at(step: int, cfg: Mapping[str, Any]) -> float:
@@ -179,12 +221,24 @@ def lr_at(step: int, cfg: Mapping[str, Any]) -> float:
     return t["min_lr"] + 0.5 * (t["lr"] - t["min_lr"]) * (1 + math.cos(math.pi * min(frac, 1.0)))
 
 
+def no_weight_decay_names(model: torch.nn.Module) -> set[str]:
+    """Parameters exempt from weight decay: every 0-/1-D tensor (biases, norm scales) and
+    whatever a module declares through a ``no_weight_decay()`` method returning names of
+    its own parameters (timm's convention: position tables, mask and register tokens)."""
+    names = {n for n, p in model.named_parameters() if p.ndim <= 1}
+    for prefix, module in model.named_modules():
+        declare = getattr(module, "no_weight_decay", None)
+        if callable(declare):
+            names |= {f"{prefix}.{n}" if prefix else n for n in declare()}
+    return names
+
+
 def make_optimizer(model: torch.nn.Module, cfg: Mapping[str, Any]) -> torch.optim.AdamW:
+    exempt = no_weight_decay_names(model)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim <= 1 or name.endswith(".bias") or "token" in name else decay).append(p)
+        if p.requires_grad:
+            (no_decay if name in exempt else decay).append(p)
     groups = [{"params": decay, "weight_decay": cfg["train"]["weight_decay"]}, {"params": no_decay, "weight_decay": 0.0}]
     return torch.optim.AdamW(groups, lr=cfg["train"]["lr"], betas=(0.9, 0.95))
 
@@ -222,24 +276,6 @@ def _init_distributed(device: torch.device) -> bool:
     return dist.is_initialized() and dist.get_world_size() > 1
 
 
-def _eval_batch(bundle: DataBundle, cfg: Mapping[str, Any], device: torch.device) -> Batch:
-    n = min(len(bundle.pretrain), int(cfg["train"]["rankme_samples"]))
-    g = torch.Generator().manual_seed(12345)
-    idx = torch.randperm(len(bundle.pretrain), generator=g)[:n].tolist()
-    return to_device(collate_of(bundle)([bundle.pretrain[i] for i in idx]), device)
-
-
-@torch.no_grad()
-def _rankme_of(model: JEPA, batch: Batch, eps: float) -> float:
-    from .evaluate import rankme
-
-    was = model.training
-    model.eval()
-    z = model.backbone.embed(batch, "mean")
-    model.train(was)
-    return rankme(z.float().cpu(), eps)
-
-
 def pretrain(
     domain: str | Domain,
     data: str | os.PathLike | None = None,
@@ -271,7 +307,7 @@ def pretrain(
         bundle = load_bundle(dom, cfg)
     device = pick_device(t["device"])
     torch.manual_seed(int(t["seed"]))
-    model, masker = build(cfg, bundle)
+    model, sampler = build(cfg, bundle)
     model.to(device)
     opt = make_optimizer(model, cfg)
     start, history = 0, []
@@ -290,7 +326,12 @@ def pretrain(
         (out_dir / "config.json").write_text(json.dumps(cfg, indent=1))
     steps, bs = int(t["steps"]), int(t["batch_size"])
     saved_state = {"config": cfg, "domain": dom.name, "info": bundle.info}
-    eval_batch = _eval_batch(bundle, cfg, device) if t["rankme_every"] else None
+    width, share = int(cfg["model"]["width"]), float(t["collapse_rankme"])
+    recipe = (cfg.get("recipe") or {}).get("name", "jepa")
+    health_items = probe_batches(
+        bundle.pretrain, collate_of(bundle), int(t["rankme_samples"]), int(cfg["eval"]["batch_size"]), lambda b: to_device(b, device)
+    )
+    warned = any(h.get("collapsed") for h in history)
     use_amp = device.type == "cuda"
     train_model = model
     if distributed:
@@ -314,10 +355,10 @@ def pretrain(
             for g in opt.param_groups:
                 g["lr"] = lr
             layout = model.backbone.tokenizer.layout(batch)
-            masks = masker(layout, bs, torch.Generator().manual_seed(step_seed(data_seed, step, 5))).to(device)
+            drawn = sampler(layout, bs, torch.Generator().manual_seed(step_seed(data_seed, step, 5))).to(device)
             torch.manual_seed(step_seed(t["seed"], step, 7))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                outs = train_model(batch, masks)
+                outs = train_model(batch, drawn)
             loss = outs["loss"]
             if not torch.isfinite(loss):
                 where = f"; the last good checkpoint is {last_ckpt}" if last_ckpt else "; no checkpoint was written yet"
@@ -329,13 +370,25 @@ def pretrain(
             if t["clip"]:
                 torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), float(t["clip"]))
             opt.step()
-            model.target.update(model, (step + 1) / steps)
+            model.update((step + 1) / steps)
             dt = time.perf_counter() - tic
-            rec = {"step": step + 1, "loss": float(loss.detach()), "pred_loss": float(outs["pred_loss"].detach()), "lr": lr, "seconds": dt}
-            if "reg" in outs:
-                rec["reg"] = float(outs["reg"].detach())
-            if eval_batch is not None and ((step + 1) % int(t["rankme_every"]) == 0 or step + 1 == steps):
-                rec["rankme"] = _rankme_of(model, eval_batch, float(t["rankme_eps"]))
+            rec = {"step": step + 1, "lr": lr, "seconds": dt}
+            rec.update({k: float(v.detach()) for k, v in outs.items() if torch.is_tensor(v) and v.ndim == 0})
+            every = int(t["rankme_every"])
+            if (every and (step + 1) % every == 0) or step + 1 == steps:
+                health = embedding_health(model.backbone, health_items, share, float(t["rankme_eps"]))
+                rec.update(health.record())
+                if health.collapsed and not warned:
+                    warned = True
+                    msg = collapse_message(step + 1, health, width, share, recipe)
+                    if rank0:
+                        warnings.warn(msg, CollapseWarning, stacklevel=2)
+                    if t["stop_on_collapse"]:
+                        history.append(rec)
+                        if rank0:
+                            last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]))
+                            (out_dir / "history.json").write_text(json.dumps(history))
+                        raise TrainingCollapsed(f"{msg.split(';')[0]}; stopped (train.stop_on_collapse), checkpoint {last_ckpt}")
             history.append(rec)
             if bar is not None:
                 post = {"loss": f"{rec['loss']:.4f}", "samples/s": f"{bs / dt:.1f}"}
@@ -343,8 +396,8 @@ def pretrain(
                     post["rankme"] = f"{rec['rankme']:.1f}"
                 bar.set_postfix(post, refresh=False)
                 bar.update(1)
-            every = int(t["ckpt_every"])
-            if rank0 and ((every and (step + 1) % every == 0) or step + 1 == steps):
+            ckpt_every = int(t["ckpt_every"])
+            if rank0 and ((ckpt_every and (step + 1) % ckpt_every == 0) or step + 1 == steps):
                 last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]))
     finally:
         if bar is not None:

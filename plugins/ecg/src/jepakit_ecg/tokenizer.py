@@ -70,6 +70,9 @@ class PerLeadTokenizer(Tokenizer):
         self.lead = nn.Parameter(torch.zeros(self.in_chans, dim))
         nn.init.trunc_normal_(self.lead, std=0.02)
 
+    def no_weight_decay(self) -> set[str]:
+        return {"lead"}  # a learned lead embedding, like a position table
+
     def layout(self, batch: Batch) -> Layout:
         x = _signal(batch, self.key, self.in_chans, self.length)
         present = _present(batch, x.shape[0], self.in_chans, x.device)

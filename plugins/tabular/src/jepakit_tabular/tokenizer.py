@@ -72,6 +72,12 @@ class TabularTokenizer(Tokenizer):
         if self.reg_tokens is not None:
             nn.init.trunc_normal_(self.reg_tokens, std=0.02)
 
+    def no_weight_decay(self) -> set[str]:
+        """Per-column biases, frequencies, missing-value tokens, column embeddings and
+        regularization tokens are offsets and codes, not weights: they are not decayed."""
+        names = {"num_bias", "num_missing", "freq", "plr_bias", "column", "reg_tokens"}
+        return {n for n, _ in self.named_parameters(recurse=False) if n in names}
+
     def layout(self, batch: Batch) -> Layout:
         return Layout((self.n_cols,), num_prefix=self.num_reg_tokens)
 

@@ -1,0 +1,93 @@
+"""The collapse guard: how much the embeddings of a fixed sample of items still differ.
+
+Measured at a fixed cadence during pretraining on the same items every time: RankMe of
+the pooled embeddings, their spread across samples, and the spread across samples at
+each grid position (a code that depends on the position but not on the item has none).
+Spreads are relative to the tokens' RMS, so they read the same for every width.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from .contract import Batch
+from .model import Backbone
+from .sigreg import pooled
+
+# the run's RankMe is called collapsed under this share of the width (README, "Which
+# recipe"): measured collapsed runs sat at 1.0-1.8, healthy ones at >= 1/4 of the width
+COLLAPSE_FLOOR = 1.5
+
+
+@dataclass
+class Health:
+    rankme: float
+    sample_std: float  # across-sample std of pooled embeddings / token RMS
+    position_std: float  # across-sample std per grid position / token RMS
+    collapsed: bool
+
+    def record(self) -> dict[str, Any]:
+        return {"rankme": self.rankme, "sample_std": self.sample_std, "position_std": self.position_std, "collapsed": self.collapsed}
+
+
+def collapse_threshold(width: int, share: float) -> float:
+    """RankMe under which a run of encoder ``width`` is called collapsed."""
+    return max(COLLAPSE_FLOOR, float(share) * int(width))
+
+
+def probe_batches(dataset: Any, collate: Callable, samples: int, batch_size: int, to_device: Callable) -> list[Batch]:
+    """A fixed sample of ``samples`` items (all if fewer), collated in batches once."""
+    n = min(len(dataset), int(samples))
+    idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(12345))[:n].tolist()
+    return [to_device(collate([dataset[i] for i in idx[j : j + batch_size]])) for j in range(0, n, batch_size)]
+
+
+@torch.no_grad()
+def embedding_health(backbone: Backbone, batches: Sequence[Batch], share: float = 0.05, eps: float = 1e-7) -> Health:
+    """RankMe and spreads of ``backbone``'s embeddings of ``batches`` (eval mode)."""
+    from .evaluate import rankme
+
+    was = backbone.training
+    backbone.eval()
+    try:
+        pools, s1, s2, count, sq, tokens = [], None, None, None, 0.0, 0
+        for batch in batches:
+            h = backbone(batch)[:, backbone.num_prefix :].float()
+            valid = backbone.valid(batch)
+            w = torch.ones(h.shape[:2], device=h.device) if valid is None else valid.float()
+            pools.append(pooled(h, valid).cpu())
+            wh = h * w.unsqueeze(-1)
+            s1 = wh.sum(0) if s1 is None else s1 + wh.sum(0)
+            s2 = (wh * h).sum(0) if s2 is None else s2 + (wh * h).sum(0)
+            count = w.sum(0) if count is None else count + w.sum(0)
+            sq += float((wh * h).sum())
+            tokens += float(w.sum())
+    finally:
+        backbone.train(was)
+    z = torch.cat(pools)
+    rms = max((sq / max(tokens * z.shape[1], 1.0)) ** 0.5, 1e-12)
+    sample_std = float(z.std(0).mean()) if len(z) > 1 else 0.0
+    shared = count > 1
+    if bool(shared.any()):
+        c = count[shared].unsqueeze(-1)
+        var = (s2[shared] - s1[shared] ** 2 / c) / (c - 1)
+        position_std = float(var.clamp_min(0).sqrt().mean())
+    else:
+        position_std = 0.0
+    rank = rankme(z, eps)
+    return Health(rank, sample_std / rms, position_std / rms, rank < collapse_threshold(backbone.width, share))
+
+
+def collapse_message(step: int, health: Health, width: int, share: float, recipe: str) -> str:
+    """The one line a collapsed run prints, with what to change."""
+    fix = ("lower recipe.lam or use more views" if recipe == "lejepa"
+           else "try --set recipe=lejepa, --set loss.sigreg=0.05 or --set loss.var_weight=1, or a faster EMA (target.half_life)")
+    return (
+        f"embeddings collapsed at step {step}: RankMe {health.rankme:.1f} of width {width} (collapsed under "
+        f"{collapse_threshold(width, share):.1f}), across-sample spread {health.sample_std:.1%} of the token scale, "
+        f"per position {health.position_std:.1%}; {fix}; train.stop_on_collapse=true stops such runs"
+    )

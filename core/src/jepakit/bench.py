@@ -157,15 +157,13 @@ def _bench_data(
             first_feats = first_feats or feats
             label = name if name == "jepa" else f"jepa[{name}]"
             rows += _task_rows(task_name, vtask, label, feats, heads, ecfg, task.kind)
-            if feats.x_test.ndim == 2:
-                ranks[f"{task_name}:{label}"] = rankme(feats.x_test)
+            ranks[f"{task_name}:{label}"] = pooled_rankme(feats.x_test)
         if ecfg["random_init"]:
             torch.manual_seed(int(cfg["train"]["seed"]) + 1)
             rand = build_backbone(cfg, bundle).to(device)
             feats = task_features(rand, task, ecfg, collate, device)
             rows += _task_rows(task_name, task, "random-init", feats, heads, ecfg, task.kind)
-            if feats.x_test.ndim == 2:
-                ranks[f"{task_name}:random-init"] = rankme(feats.x_test)
+            ranks[f"{task_name}:random-init"] = pooled_rankme(feats.x_test)
         y_groups = first_feats.y_train
         n_classes = n_classes_of(task, np.concatenate([first_feats.y_train, first_feats.y_test]) if task.kind == "multiclass" else first_feats.y_train)
         groups = group_items(task, "train")
@@ -188,6 +186,11 @@ def _bench_data(
                 pred = np.asarray(fn(task, items.tolist(), seed))
                 pred, y, _ = group_average(pred, labels_of(task.test), groups_of(task.test, task.group_key))
                 rows.append({"task": task_name, "method": bname, "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
+
+
+def pooled_rankme(x: np.ndarray) -> float:
+    """RankMe of test embeddings (n, D); per-token embeddings (n, N, D) are mean-pooled."""
+    return rankme(x.mean(1) if x.ndim == 3 else x)
 
 
 def with_split(bundle: DataBundle, split: str) -> DataBundle:
@@ -256,8 +259,7 @@ def run_evaluate(
     for task_name, task in run.bundle.tasks.items():
         feats = task_features(run.model.encoder_for_eval(ecfg["encoder"]), task, ecfg, collate_of(run.bundle), device)
         rows += _task_rows(task_name, task, "jepa", feats, list(ecfg["heads"]), ecfg, task.kind)
-        if feats.x_test.ndim == 2:
-            ranks[f"{task_name}:jepa"] = rankme(feats.x_test)
+        ranks[f"{task_name}:jepa"] = pooled_rankme(feats.x_test)
     out_dir = Path(out) if out is not None else run.out / "evaluation"
     out_dir.mkdir(parents=True, exist_ok=True)
     result = BenchResult(run.domain, out_dir, rows, summarise(rows), {}, ranks, time.perf_counter() - began)

@@ -84,7 +84,7 @@ def embedding_health(backbone: Backbone, batches: Sequence[Batch], share: float 
 
 def collapse_message(step: int, health: Health, width: int, share: float, recipe: str) -> str:
     """The one line a collapsed run prints, with what to change."""
-    fix = ("lower recipe.lam or use more views" if recipe == "lejepa"
+    fix = ("raise recipe.lam (more SIGReg) or train longer" if recipe == "lejepa"
            else "try --set recipe=lejepa, --set loss.sigreg=0.05 or --set loss.var_weight=1, or a faster EMA (target.half_life)")
     return (
         f"embeddings collapsed at step {step}: RankMe {health.rankme:.1f} of width {width} (collapsed under "

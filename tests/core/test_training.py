@@ -91,3 +91,22 @@ def test_eval_can_probe_the_ema_encoder(waves, tmp_path):
     assert run.model.encoder_for_eval("online") is run.model.backbone
     sig = pretrain(waves, out=tmp_path / "s", overrides=["train.steps=1", "target.name=sigreg"])
     assert sig.model.encoder_for_eval("target") is sig.model.backbone  # SIGReg has no encoder of its own
+
+
+def test_eval_variants_picks_which_variants_are_pretrained(tmp_path):
+    import dataclasses
+
+    from jepakit.bench import pick_variants
+    from jepakit.errors import ConfigError
+
+    dom = dataclasses.replace(_domain_with_variants(), variants={"a": {}, "b": {"train": {"lr": 1e-4}}})
+    assert list(pick_variants(dom, None)) == ["a", "b"]
+    assert list(pick_variants(dom, ["b"])) == ["b"]
+    with pytest.raises(ConfigError, match="has no variant 'c'; valid: a, b"):
+        pick_variants(dom, ["c"])
+
+
+def _domain_with_variants():
+    from jepakit import Domain
+
+    return Domain("v", lambda path=None: None)

@@ -136,7 +136,7 @@ def _bench_data(
         raise JepakitError(f"domain {dom.name!r} has no benchmark task for this data")
     device = pick_device(cfg["train"]["device"])
     collate = collate_of(bundle)
-    variants = dict(dom.variants) or {"jepa": {}}
+    variants = pick_variants(dom, ecfg.get("variants"))
     runs: dict[str, Run] = {}
     for name, extra in variants.items():
         vcfg = cfgmod.merge(cfg, extra)
@@ -186,6 +186,19 @@ def _bench_data(
                 pred = np.asarray(fn(task, items.tolist(), seed))
                 pred, y, _ = group_average(pred, labels_of(task.test), groups_of(task.test, task.group_key))
                 rows.append({"task": task_name, "method": bname, "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
+
+
+def pick_variants(dom: Domain, names: Any) -> dict[str, Any]:
+    """The variants ``eval.variants`` names (all of the domain's when None)."""
+    if not dom.variants:
+        return {"jepa": {}}
+    if names is None:
+        return dict(dom.variants)
+    names = [names] if isinstance(names, str) else list(names)
+    bad = [n for n in names if n not in dom.variants]
+    if bad or not names:
+        raise ConfigError(f"eval.variants: domain {dom.name!r} has no variant {bad[0] if bad else '(none named)'!r}; valid: {', '.join(dom.variants)}")
+    return {n: dom.variants[n] for n in names}
 
 
 def pooled_rankme(x: np.ndarray) -> float:

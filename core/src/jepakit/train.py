@@ -171,6 +171,7 @@ def build(cfg: Mapping[str, Any], bundle: DataBundle) -> tuple[torch.nn.Module, 
     m = cfg["model"]
     offered = offered_facts(cfg, bundle)
     backbone = build_backbone(cfg, bundle)
+    # checkpoints from before recipes existed hold no recipe section: masked prediction
     recipe = dict(cfg.get("recipe") or {"name": "jepa"})
     name = recipe.pop("name", "jepa")
     if name not in RECIPES:

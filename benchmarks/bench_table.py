@@ -33,7 +33,7 @@ def main() -> None:
     ap.add_argument("metrics", nargs="+", type=Path)
     ap.add_argument("--fraction", type=float, default=0.1)
     args = ap.parse_args()
-    print("| run | task | recipe | jepa/linear | random-init | ahead | supervised | ahead | RankMe guard / width (test) | wall |")
+    print("| run | task | recipe | jepa/linear | random-init | ahead | supervised | ahead | RankMe guard pooled / per token of width (test) | wall |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for path in args.metrics:
         m = json.loads(path.read_text())
@@ -61,7 +61,9 @@ def main() -> None:
                 hist = path.parent / variant / "history.json"
                 if rank is None and hist.exists():  # runs from before the guard: its last RankMe reading
                     rank = next((h["rankme"] for h in reversed(json.loads(hist.read_text())) if "rankme" in h), None)
-                guard = "–" if rank is None else f"{rank:.1f} / {cfg['model']['width']}" + (" collapsed" if pre.get("collapsed") else "")
+                token = pre.get("token_rankme")
+                guard = "–" if rank is None else f"{rank:.1f}{'' if token is None else f' / {token:.1f}'} of {cfg['model']['width']}" + (
+                    " collapsed" if pre.get("collapsed") else "")
                 test_rank = m.get("rankme", {}).get(f"{task}:{name}")
                 guard += "" if test_rank is None else f" (test {test_rank:.1f})"
                 print(f"| {path.parent.name} | {task} ({metric}) | {recipe}{'' if name == 'jepa' else ' ' + name} | "

@@ -135,3 +135,31 @@ def test_validation_keeps_groups_whole():
 
     val = validation_task(Task(Windows(), Windows(), "multiclass", group_key="record"), 0.3, 0)
     assert set(val.train.groups) & set(val.test.groups) == set() and len(set(val.test.groups)) == 3
+
+
+class _Alternating(torch.nn.Module):
+    """Item b's tokens are +a_b and -a_b at alternate positions: the pooled embedding is 0
+    for every item, yet every token carries the item (a dense map, not a collapse)."""
+
+    dim = 16
+
+    def layout(self, batch):
+        return Layout((8,))
+
+    def forward(self, batch, keep=None):
+        sign = torch.tensor([1.0, -1.0] * 4).view(1, 8, 1)
+        return batch["a"].unsqueeze(1) * sign
+
+
+def test_dense_maps_are_judged_per_token_not_by_their_pooled_mean():
+    from jepakit.collapse import embedding_health
+    from jepakit.model import Backbone
+
+    backbone = Backbone(_Alternating(), (8,), 0, width=16, depth=0, heads=2, pos="none")
+    backbone.norm = torch.nn.Identity()
+    batches = [{"a": torch.randn(64, 16, generator=torch.Generator().manual_seed(i))} for i in range(4)]
+    health = embedding_health(backbone, batches)
+    assert health.rankme < 1.5 and health.token_rankme > 10 and not health.collapsed
+    # the same tokens with no item in them: a code per position is collapsed
+    same = [{"a": torch.ones(64, 16)} for _ in range(4)]
+    assert embedding_health(backbone, same).collapsed

@@ -241,7 +241,8 @@ def pretraining_summary(run: Run) -> dict[str, Any]:
     first = next((r["step"] for r in health if r.get("collapsed")), None)
     return {
         "steps": len(h), "final_loss": h[-1]["loss"] if h else None, "seconds": run.seconds,
-        "rankme": last.get("rankme"), "sample_std": last.get("sample_std"), "position_std": last.get("position_std"),
+        "rankme": last.get("rankme"), "token_rankme": last.get("token_rankme"), "sample_std": last.get("sample_std"),
+        "position_std": last.get("position_std"),
         "collapsed": bool(last.get("collapsed", False)), "collapsed_at": first,
     }
 

@@ -25,13 +25,15 @@ COLLAPSE_FLOOR = 1.5
 
 @dataclass
 class Health:
-    rankme: float
+    rankme: float  # of the pooled (mean over valid tokens) embeddings
+    token_rankme: float  # of tokens minus their position's mean over the sample
     sample_std: float  # across-sample std of pooled embeddings / token RMS
     position_std: float  # across-sample std per grid position / token RMS
     collapsed: bool
 
     def record(self) -> dict[str, Any]:
-        return {"rankme": self.rankme, "sample_std": self.sample_std, "position_std": self.position_std, "collapsed": self.collapsed}
+        return {"rankme": self.rankme, "token_rankme": self.token_rankme, "sample_std": self.sample_std,
+                "position_std": self.position_std, "collapsed": self.collapsed}
 
 
 def collapse_threshold(width: int, share: float) -> float:
@@ -47,19 +49,31 @@ def probe_batches(dataset: Any, collate: Callable, samples: int, batch_size: int
 
 
 @torch.no_grad()
-def embedding_health(backbone: Backbone, batches: Sequence[Batch], share: float = 0.05, eps: float = 1e-7) -> Health:
-    """RankMe and spreads of ``backbone``'s embeddings of ``batches`` (eval mode)."""
+def embedding_health(backbone: Backbone, batches: Sequence[Batch], share: float = 0.05, eps: float = 1e-7, per_item: int = 16) -> Health:
+    """RankMe and spreads of ``backbone``'s embeddings of ``batches`` (eval mode).
+
+    Two ranks: of the pooled embeddings (what a whole-item probe sees) and of ``per_item``
+    tokens per item with their position's mean removed (what a per-token probe sees beyond
+    the position: a BEV map whose pooled embedding is all empty cells can be rich there).
+    The run is collapsed when both fall under the threshold.
+    """
     from .evaluate import rankme
 
     was = backbone.training
     backbone.eval()
+    g = torch.Generator().manual_seed(0)
     try:
         pools, s1, s2, count, sq, tokens = [], None, None, None, 0.0, 0
+        picked, where = [], []
         for batch in batches:
             h = backbone(batch)[:, backbone.num_prefix :].float()
             valid = backbone.valid(batch)
             w = torch.ones(h.shape[:2], device=h.device) if valid is None else valid.float()
             pools.append(pooled(h, valid).cpu())
+            pos = torch.rand(h.shape[:2], generator=g).argsort(1)[:, :per_item].to(h.device)
+            keep = w.gather(1, pos) > 0
+            picked.append(h.gather(1, pos.unsqueeze(-1).expand(-1, -1, h.shape[-1]))[keep].cpu())
+            where.append(pos[keep].cpu())
             wh = h * w.unsqueeze(-1)
             s1 = wh.sum(0) if s1 is None else s1 + wh.sum(0)
             s2 = (wh * h).sum(0) if s2 is None else s2 + (wh * h).sum(0)
@@ -79,7 +93,16 @@ def embedding_health(backbone: Backbone, batches: Sequence[Batch], share: float 
     else:
         position_std = 0.0
     rank = rankme(z, eps)
-    return Health(rank, sample_std / rms, position_std / rms, rank < collapse_threshold(backbone.width, share))
+    pos = torch.cat(where)
+    mean = (s1 / count.clamp_min(1).unsqueeze(-1)).cpu()
+    tok = torch.cat(picked)
+    resid = tok - mean[pos]
+    # RankMe is blind to scale: residuals at rounding level (no item-dependent variation)
+    # would read as full rank, so a spread under 0.1 % of the tokens' counts as none
+    varies = len(pos) > 1 and float(resid.norm()) > 1e-3 * float(tok.norm())
+    token_rank = rankme(resid, eps) if varies else 1.0
+    floor = collapse_threshold(backbone.width, share)
+    return Health(rank, token_rank, sample_std / rms, position_std / rms, rank < floor and token_rank < floor)
 
 
 def collapse_message(step: int, health: Health, width: int, share: float, recipe: str) -> str:
@@ -87,7 +110,8 @@ def collapse_message(step: int, health: Health, width: int, share: float, recipe
     fix = ("raise recipe.lam (more SIGReg) or train longer" if recipe == "lejepa"
            else "try --set recipe=lejepa, --set loss.sigreg=0.05 or --set loss.var_weight=1, or a faster EMA (target.half_life)")
     return (
-        f"embeddings collapsed at step {step}: RankMe {health.rankme:.1f} of width {width} (collapsed under "
-        f"{collapse_threshold(width, share):.1f}), across-sample spread {health.sample_std:.1%} of the token scale, "
-        f"per position {health.position_std:.1%}; {fix}; train.stop_on_collapse=true stops such runs"
+        f"embeddings collapsed at step {step}: RankMe {health.rankme:.1f} pooled and {health.token_rankme:.1f} per token "
+        f"of width {width} (collapsed under {collapse_threshold(width, share):.1f}), across-sample spread "
+        f"{health.sample_std:.1%} of the token scale, per position {health.position_std:.1%}; {fix}; "
+        "train.stop_on_collapse=true stops such runs"
     )

@@ -114,7 +114,8 @@ def write_report(result: BenchResult, cfg: Mapping[str, Any], quick: bool) -> st
         if not r.history:
             continue
         p = pretraining_summary(r)
-        health = "" if p["rankme"] is None else f", RankMe {p['rankme']:.1f} of {cfg['model']['width']}" + (
+        token = "" if p.get("token_rankme") is None else f" ({p['token_rankme']:.1f} per token)"
+        health = "" if p["rankme"] is None else f", RankMe {p['rankme']:.1f}{token} of {cfg['model']['width']}" + (
             f" -- COLLAPSED (first at step {p['collapsed_at']})" if p["collapsed"] else "")
         lines.append(f"- {name}: {p['steps']} steps, final loss {p['final_loss']:.4f}, {r.seconds:.1f} s{health}")
     pre = "\n".join(lines)

@@ -8,6 +8,7 @@ Spreads are relative to the tokens' RMS, so they read the same for every width.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import torch
 
 from .contract import Batch
+from .errors import CollapseWarning
 from .model import Backbone
 from .sigreg import pooled
 
@@ -115,3 +117,32 @@ def collapse_message(step: int, health: Health, width: int, share: float, recipe
         f"{health.sample_std:.1%} of the token scale, per position {health.position_std:.1%}; {fix}; "
         "train.stop_on_collapse=true stops such runs"
     )
+
+
+class CollapseGuard:
+    """The guard of one run: measures at the run's cadence, warns once, says when to stop.
+
+    ``check(step)`` returns the step's health record, or None off the cadence; ``stop`` is
+    True once a collapse was seen and ``train.stop_on_collapse`` asks to stop there.
+    """
+
+    def __init__(
+        self, backbone: Backbone, batches: Sequence[Batch], every: int, steps: int, share: float, eps: float,
+        recipe: str, stop_on_collapse: bool, warned: bool = False, speak: bool = True,
+    ):
+        self.backbone, self.batches, self.every, self.steps = backbone, batches, int(every), int(steps)
+        self.share, self.eps, self.recipe = float(share), float(eps), recipe
+        self.stop_on_collapse, self.warned, self.speak = bool(stop_on_collapse), warned, speak
+        self.stop, self.message = False, ""
+
+    def check(self, step: int) -> dict[str, Any] | None:
+        if not ((self.every and step % self.every == 0) or step == self.steps):
+            return None
+        health = embedding_health(self.backbone, self.batches, self.share, self.eps)
+        if health.collapsed and not self.warned:
+            self.warned = True
+            self.message = collapse_message(step, health, self.backbone.width, self.share, self.recipe)
+            if self.speak:
+                warnings.warn(self.message, CollapseWarning, stacklevel=3)
+            self.stop = self.stop_on_collapse
+        return health.record()

@@ -33,7 +33,12 @@ DEFAULTS: dict[str, Any] = {
     # sigreg > 0: SIGReg on the online encoder's full-view embeddings, mixed in as
     # (1 - sigreg) * loss + sigreg * SIGReg (I-JEPA + SIGReg); sigreg_on: pooled,
     # positions or pooled+positions (jepakit.sigreg.view_sigreg)
-    "loss": {"name": "smooth_l1", "var_weight": 0.0, "var_gamma": 1.0, "sigreg": 0.0, "sigreg_on": "pooled", "sigreg_slices": 1024},
+    # var_weight / cov_weight: VICReg's variance hinge and covariance term on the context
+    # tokens, both across samples at each position
+    "loss": {
+        "name": "smooth_l1", "var_weight": 0.0, "var_gamma": 1.0, "cov_weight": 0.0, "sigreg": 0.0, "sigreg_on": "pooled",
+        "sigreg_slices": 1024,
+    },
     "model": {
         "width": 192, "depth": 12, "heads": 3, "mlp_ratio": 4.0, "pos": "sincos", "drop_path": 0.0,
         "pred_width": 96, "pred_depth": 6, "pred_heads": 3,

@@ -38,20 +38,17 @@ def prediction_loss(name: str, pred: Tensor, target: Tensor, weight: Tensor | No
     return (per * weight).sum() / weight.sum().clamp_min(1e-8)
 
 
-def variance_hinge(x: Tensor, gamma: float = 1.0, idx: Tensor | None = None, eps: float = 1e-4) -> Tensor:
-    """VICReg's variance term, across *samples*: mean over features of relu(gamma - std).
+def across_samples(x: Tensor, idx: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Deviations of each row from the mean over samples, and the degrees of freedom.
 
-    ``x`` (B, D): the std of each feature over the batch. ``x`` (B, n, D) with ``idx``
-    (B, n) the grid positions of the tokens: the std over the samples that have a token
-    at the same position (positions held by one sample only are skipped), so a code that
-    depends on the position but not on the item has std 0 and pays the full hinge -- a
-    std taken over all tokens flattened is satisfied by such position codes and lets
-    across-sample collapse through. ``x`` (B, n, D) without ``idx``: slot j is position j.
+    ``x`` (B, D): rows minus the batch mean. ``x`` (B, n, D) with ``idx`` (B, n) the grid
+    positions of the tokens: each token minus the mean of the tokens at its position over
+    the samples that have one there (positions held by one sample only are skipped);
+    without ``idx`` slot j is position j. Returns ``(resid (rows, D), dof)``.
     """
     x = x.float()
     if x.ndim == 2:
-        std = torch.sqrt(x.var(dim=0) + eps)
-        return F.relu(gamma - std).mean()
+        return x - x.mean(0, keepdim=True), x.new_tensor(max(x.shape[0] - 1, 1))
     b, n, d = x.shape
     if idx is None:
         idx = torch.arange(n, device=x.device).expand(b, n)
@@ -60,7 +57,26 @@ def variance_hinge(x: Tensor, gamma: float = 1.0, idx: Tensor | None = None, eps
     count = torch.zeros(size, device=x.device, dtype=x.dtype).index_add_(0, pos, torch.ones_like(pos, dtype=x.dtype))
     mean = torch.zeros(size, d, device=x.device, dtype=x.dtype).index_add_(0, pos, flat) / count.clamp_min(1.0).unsqueeze(-1)
     shared = count[pos] > 1
-    resid = (flat - mean[pos])[shared]
-    dof = (count[count > 1] - 1).sum().clamp_min(1.0)
+    return (flat - mean[pos])[shared], (count[count > 1] - 1).sum().clamp_min(1.0)
+
+
+def variance_hinge(x: Tensor, gamma: float = 1.0, idx: Tensor | None = None, eps: float = 1e-4) -> Tensor:
+    """VICReg's variance term, across *samples*: mean over features of relu(gamma - std),
+    the std of each feature taken over the samples (at each position, see
+    :func:`across_samples`). A code that depends on the position but not on the item has
+    std 0 and pays the full hinge; a std over all tokens flattened is satisfied by such
+    position codes and lets across-sample collapse through. The hinge alone is also met
+    by one large direction of variation; :func:`covariance_penalty` rules that out.
+    """
+    resid, dof = across_samples(x, idx)
     std = torch.sqrt(resid.pow(2).sum(0) / dof + eps)
     return F.relu(gamma - std).mean()
+
+
+def covariance_penalty(x: Tensor, idx: Tensor | None = None) -> Tensor:
+    """VICReg's covariance term across samples: the squared off-diagonal covariances of
+    the features over the samples (at each position), summed and divided by the width."""
+    resid, dof = across_samples(x, idx)
+    cov = resid.T @ resid / dof
+    off = cov - torch.diag(torch.diagonal(cov))
+    return off.pow(2).sum() / x.shape[-1]

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from .contract import Batch, Masks, Target, Tokenizer
 from .errors import check
-from .losses import prediction_loss, variance_hinge
+from .losses import covariance_penalty, prediction_loss, variance_hinge
 from .posembed import PositionEmbedding
 from .sigreg import NUM_SLICES, SIGReg
 
@@ -206,6 +206,7 @@ class JEPA(nn.Module):
         sigreg_on: str = "pooled",
         sigreg_slices: int = NUM_SLICES,
         seed: int = 0,
+        cov_weight: float = 0.0,
     ):
         super().__init__()
         check(0.0 <= float(sigreg) <= 1.0, f"loss.sigreg is a weight in [0, 1], got {sigreg}")
@@ -215,6 +216,7 @@ class JEPA(nn.Module):
               "target sigreg already adds SIGReg (target.lam); leave loss.sigreg at 0 or use another target")
         self.backbone = backbone
         self.loss_name, self.var_weight, self.var_gamma = loss, float(var_weight), float(var_gamma)
+        self.cov_weight = float(cov_weight)
         out_dim = target.dim or backbone.width
         self.predictor = Predictor(
             backbone.grid, backbone.num_prefix, backbone.width, out_dim, pred_width, pred_depth, pred_heads,
@@ -267,6 +269,9 @@ class JEPA(nn.Module):
             var = variance_hinge(out["context"], self.var_gamma, masks.context)
             out["var"] = var
             loss = loss + self.var_weight * var
+        if self.cov_weight > 0:
+            out["cov"] = covariance_penalty(out["context"], masks.context)
+            loss = loss + self.cov_weight * out["cov"]
         if self.sigreg is not None:
             out["sigreg"] = self.sigreg.of_view(out["full"], out.get("valid"))
             loss = (1.0 - self.sigreg_weight) * loss + self.sigreg_weight * out["sigreg"]

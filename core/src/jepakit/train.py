@@ -12,7 +12,6 @@ import json
 import math
 import os
 import time
-import warnings
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +23,9 @@ from torch.utils.data import DataLoader, Sampler, default_collate
 
 from . import config as cfgmod
 from .checkpoint import find_checkpoint, load_optimizer, read_checkpoint, read_optimizer, save_checkpoint
-from .collapse import collapse_message, embedding_health, probe_batches
+from .collapse import CollapseGuard, probe_batches
 from .contract import Batch, DataBundle, Domain
-from .errors import CollapseWarning, ConfigError, DataError, JepakitError, TrainingCollapsed, TrainingDiverged, unknown
+from .errors import ConfigError, DataError, JepakitError, TrainingCollapsed, TrainingDiverged, unknown
 from .model import JEPA, Backbone, pool_stats
 from .plugins import create, factory_params, get_domain
 
@@ -194,6 +193,7 @@ def build(cfg: Mapping[str, Any], bundle: DataBundle) -> tuple[torch.nn.Module, 
         JEPA, "loss", backbone, target, loss["name"], loss["var_weight"], loss["var_gamma"], m["pred_width"], m["pred_depth"],
         m["pred_heads"], m["mlp_ratio"], m["pos"], m["drop_path"], sigreg=loss.get("sigreg", 0.0),
         sigreg_on=loss.get("sigreg_on", "pooled"), sigreg_slices=loss.get("sigreg_slices", 1024), seed=seed,
+        cov_weight=loss.get("cov_weight", 0.0),
     )
     return model, masker
 
@@ -327,12 +327,13 @@ def pretrain(
         (out_dir / "config.json").write_text(json.dumps(cfg, indent=1))
     steps, bs = int(t["steps"]), int(t["batch_size"])
     saved_state = {"config": cfg, "domain": dom.name, "info": bundle.info}
-    width, share = int(cfg["model"]["width"]), float(t["collapse_rankme"])
-    recipe = (cfg.get("recipe") or {}).get("name", "jepa")
-    health_items = probe_batches(
+    items = probe_batches(
         bundle.pretrain, collate_of(bundle), int(t["rankme_samples"]), int(cfg["eval"]["batch_size"]), lambda b: to_device(b, device)
     )
-    warned = any(h.get("collapsed") for h in history)
+    guard = CollapseGuard(
+        model.backbone, items, int(t["rankme_every"]), int(t["steps"]), float(t["collapse_rankme"]), float(t["rankme_eps"]),
+        (cfg.get("recipe") or {}).get("name", "jepa"), bool(t["stop_on_collapse"]), any(h.get("collapsed") for h in history), rank0,
+    )
     use_amp = device.type == "cuda"
     train_model = model
     if distributed:
@@ -375,21 +376,13 @@ def pretrain(
             dt = time.perf_counter() - tic
             rec = {"step": step + 1, "lr": lr, "seconds": dt}
             rec.update({k: float(v.detach()) for k, v in outs.items() if torch.is_tensor(v) and v.ndim == 0})
-            every = int(t["rankme_every"])
-            if (every and (step + 1) % every == 0) or step + 1 == steps:
-                health = embedding_health(model.backbone, health_items, share, float(t["rankme_eps"]))
-                rec.update(health.record())
-                if health.collapsed and not warned:
-                    warned = True
-                    msg = collapse_message(step + 1, health, width, share, recipe)
-                    if rank0:
-                        warnings.warn(msg, CollapseWarning, stacklevel=2)
-                    if t["stop_on_collapse"]:
-                        history.append(rec)
-                        if rank0:
-                            last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]))
-                            (out_dir / "history.json").write_text(json.dumps(history))
-                        raise TrainingCollapsed(f"{msg.split(';')[0]}; stopped (train.stop_on_collapse), checkpoint {last_ckpt}")
+            rec.update(guard.check(step + 1) or {})
+            if guard.stop:
+                history.append(rec)
+                if rank0:
+                    last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]))
+                    (out_dir / "history.json").write_text(json.dumps(history))
+                raise TrainingCollapsed(f"{guard.message.split(';')[0]}; stopped (train.stop_on_collapse), checkpoint {last_ckpt}")
             history.append(rec)
             if bar is not None:
                 post = {"loss": f"{rec['loss']:.4f}", "samples/s": f"{bs / dt:.1f}"}

@@ -144,10 +144,11 @@ def _load_folder(root: Path, grid, cell, hw, mk, info, test_fraction: float, see
     return DataBundle(pre, info, tasks, collate_scenes, describe)
 
 
-# The recipe is AD-L-JEPA's masked prediction (`jepa`): chosen on a validation split of
+# The recipe is AD-L-JEPA's masked prediction (`jepa`), measured on a validation split of
 # the bench's labelled scenes (README, "Tuning"; BEV-cell mIoU of the linear probe at 10 %
-# labels): 0.320 against 0.116 for random init. LeJEPA's six views cost six passes of the
-# sparse encoder a step, which put its bench far past 10 minutes on 2 CPU cores.
+# labels): 0.315 against 0.116 for random init with the absolute EMA schedule below, 0.307
+# with the core's run-relative half-life. LeJEPA's six views are six passes of the sparse
+# encoder a step; it was not carried to the end of a bench run here.
 DEFAULTS = {
     "recipe": {"name": "jepa"},
     "tokenizer": {"name": "sparse-bev", "channels": [16, 32, 64], "strides": [2, 2], "blocks": 1, "backend": "auto"},

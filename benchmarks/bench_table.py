@@ -50,15 +50,19 @@ def main() -> None:
             for method in jepas:
                 mine = _by_seed(rows, task, method, args.fraction, metric)
                 seeds = sorted(mine)
+                if not seeds:  # this bench does not probe at that fraction (tabular has no 1 %)
+                    continue
                 a = np.array([mine[s] for s in seeds])
 
                 r_cell, r_ahead = _versus(a, seeds, rand)
                 s_cell, s_ahead = _versus(a, seeds, sup)
                 name = method.split("/")[0]
-                variant = name[5:-1] if name.startswith("jepa[") else (next(iter(m["pretraining"])) if m["pretraining"] else "jepa")
-                pre = m["pretraining"].get(variant) or next(iter(m["pretraining"].values()), {})
+                variant = name[5:-1] if name.startswith("jepa[") else "jepa"
+                # multi-dataset benches (tabular) pretrain once per dataset: "digits:jepa"
+                dataset = task.split(":")[0] + ":" if task.count(":") else ""
+                pre = m["pretraining"].get(dataset + variant) or m["pretraining"].get(variant) or next(iter(m["pretraining"].values()), {})
                 rank = pre.get("rankme")
-                hist = path.parent / variant / "history.json"
+                hist = path.parent / dataset.rstrip(":") / variant / "history.json"
                 if rank is None and hist.exists():  # runs from before the guard: its last RankMe reading
                     rank = next((h["rankme"] for h in reversed(json.loads(hist.read_text())) if "rankme" in h), None)
                 token = pre.get("token_rankme")

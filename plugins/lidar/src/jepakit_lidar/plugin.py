@@ -145,7 +145,7 @@ def _load_folder(root: Path, grid, cell, hw, mk, info, test_fraction: float, see
 
 
 # The recipe is AD-L-JEPA's masked prediction (`jepa`), measured on a validation split of
-# the bench's labelled scenes (README, "Tuning"; BEV-cell mIoU of the linear probe at 10 %
+# the bench's labelled scenes (README, "Recipe"; BEV-cell mIoU of the linear probe at 10 %
 # labels): 0.315 against 0.116 for random init with the absolute EMA schedule below, 0.307
 # with the core's run-relative half-life. LeJEPA's six views are six passes of the sparse
 # encoder a step; it was not carried to the end of a bench run here.

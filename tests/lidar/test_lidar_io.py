@@ -196,20 +196,10 @@ def test_kitti_labels_to_bev(tmp_path):
         io.read_kitti_labels(bad, calib)
 
 
-def test_kitti_folder_gives_bev_task(tmp_path):
+def test_kitti_folder_gives_bev_task(tmp_path, kitti_folder):
     from jepakit_lidar.plugin import load
 
-    tr = "0 -1 0 0 0 0 -1 0 1 0 0 0"
-    for sub in ("velodyne", "label_2", "calib"):
-        (tmp_path / sub).mkdir()
-    g = np.random.default_rng(1)
-    for i in range(4):
-        stem = f"{i:06d}"
-        ground = np.concatenate([g.uniform(-20, 20, (3000, 2)), np.full((3000, 1), -1.7), g.uniform(0, 1, (3000, 1))], 1)
-        car = np.concatenate([g.uniform(8.5, 11.5, (300, 1)), g.uniform(1.3, 2.7, (300, 1)), g.uniform(-1.5, 0, (300, 1)), np.ones((300, 1))], 1)
-        np.concatenate([ground, car]).astype(np.float32).tofile(tmp_path / "velodyne" / f"{stem}.bin")
-        (tmp_path / "calib" / f"{stem}.txt").write_text(f"R0_rect: 1 0 0 0 1 0 0 0 1\nTr_velo_to_cam: {tr}\n")
-        (tmp_path / "label_2" / f"{stem}.txt").write_text(f"Car 0 0 0 0 0 1 1 1.5 1.8 4.0 -2.0 1.7 10.0 {-math.pi / 2:.6f}\n")
+    kitti_folder(tmp_path, 4)
     bundle = load(path=str(tmp_path), point_range=(-25.6, -25.6, -3.0, 25.6, 25.6, 3.0), voxel_size=(0.4, 0.4, 0.5))
     task = bundle.tasks["bev_seg"]
     assert len(task.train) == 3 and len(task.test) == 1 and task.classes == io.KITTI_CLASSES

@@ -10,7 +10,7 @@ from jepakit_lidar.plugin import QUICK, load
 from jepakit_lidar.synthetic import CLASSES, Sensor, cell_labels, make_scene
 from jepakit_lidar.tokenizer import SparseBEVTokenizer
 
-DATA = dict(QUICK["data"], scenes=4, train_scenes=3, test_scenes=2)
+DATA = dict(QUICK["synthetic"], scenes=4, train_scenes=3, test_scenes=2)
 
 
 def _bundle():

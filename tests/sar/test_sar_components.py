@@ -114,7 +114,7 @@ def test_pretraining_loss_goes_down(tmp_path, target, masker):
 
 
 def test_roa_feature_baseline_predicts_probabilities():
-    from jepakit_sar.plugin import roa_linear_baseline
+    from jepakit_sar.baselines import roa_linear_baseline
 
     task = load(n_pretrain=3, n_train=25, n_test=15, looks=[4]).tasks["L4"]
     pred = roa_linear_baseline(task, list(range(25)), seed=0)

@@ -197,7 +197,7 @@ def test_class_folders_split_and_skip_a_bad_file(tmp_path):
     _class_folders(tmp_path / "ds")
     (tmp_path / "ds" / "t72" / "HB99999.015").write_bytes(b"\n[PhoenixHeaderVer01.04]\ntruncated")
     (tmp_path / "ds" / "t72" / "readme.txt").write_text("ignored")
-    with pytest.warns(UserWarning, match="HB99999.015.*skipped"):
+    with pytest.warns(UserWarning, match="skipped.*HB99999.015"):
         pre, tasks, desc = load_folder(tmp_path / "ds", chip=64, test_fraction=0.5)
     task = tasks["atr"]
     assert task.classes == ["bmp2", "t72"]

@@ -18,7 +18,7 @@ import torch
 
 from . import config as cfgmod
 from .contract import DataBundle, Domain, Task
-from .errors import ConfigError, JepakitError
+from .errors import ConfigError, JepakitError, notice
 from .evaluate import (
     PRIMARY,
     Features,
@@ -36,7 +36,17 @@ from .evaluate import (
     validation_task,
 )
 from .plugins import get_domain, registry
-from .train import Run, build_backbone, collate_of, load_bundle, pick_device, pretrain, resolve_config
+from .train import (
+    Run,
+    build_backbone,
+    collate_of,
+    load_bundle,
+    pick_device,
+    pretrain,
+    resolve_config,
+    split_data_object,
+    user_layers,
+)
 
 
 @dataclass
@@ -88,32 +98,40 @@ def _item_indices(task: Task, group_idx: np.ndarray, groups: list[np.ndarray] | 
 def run_bench(
     domain: str | Domain,
     quick: bool = False,
-    data: str | os.PathLike | None = None,
+    data: Any = None,
     config: Mapping[str, Any] | str | os.PathLike | None = None,
     overrides: Any = None,
     out: str | os.PathLike | None = None,
     echo: bool = True,
 ) -> BenchResult:
     """Python twin of ``jepakit bench DOMAIN``: writes ``report.md``, ``metrics.json`` and
-    PNG plots into ``out`` and returns the rows."""
-    from .report import write_report
+    PNG plots into ``out`` and returns the rows. ``data``: a path or an in-memory object
+    for the domain's loader (passed to it unchanged)."""
+    from .report import caveats, write_report
 
     began = time.perf_counter()
     dom = get_domain(domain) if isinstance(domain, str) else domain
+    obj, (config, overrides) = split_data_object(data, config, overrides)
     preset = dom.quick if quick else dom.bench
-    cfg = resolve_config(dom, config, overrides, preset, data)
+    cfg = resolve_config(dom, config, overrides, preset, obj if obj is not None else data)
     out_dir = Path(out) if out is not None else Path("runs") / f"bench-{dom.name}{'-quick' if quick else ''}-{time.strftime('%Y%m%d-%H%M%S')}"
     out_dir.mkdir(parents=True, exist_ok=True)
-    # a domain's several default datasets, unless the user pointed at data of their own
-    user_data = cfg["data"] != resolve_config(dom, None, None, preset, None)["data"]
+    # a domain's several default datasets, unless the user pointed at data of their own or
+    # set a key that picks among them; the datasets never override the user's settings
+    base = resolve_config(dom, None, None, preset, None)["data"]
+    picked = any(cfg["data"].get(k) != base.get(k) for ds in dict(dom.datasets or {}).values() for k in ds)
+    user_data = cfgmod.has_user_data(cfg) or picked
     datasets = dict(dom.datasets) if dom.datasets and not user_data else {"": {}}
     rows: list[dict[str, Any]] = []
     ranks: dict[str, float] = {}
     runs: dict[str, Run] = {}
     for ds_name, ds_overrides in datasets.items():
         dcfg = cfgmod.merge(cfg, {"data": dict(ds_overrides)}) if ds_overrides else cfg
-        _bench_data(dom, dcfg, out_dir / ds_name if ds_name else out_dir, ds_name, rows, ranks, runs, echo)
+        _bench_data(dom, dcfg, out_dir / ds_name if ds_name else out_dir, ds_name, rows, ranks, runs, echo, obj,
+                    [layer for layer in user_layers(config, overrides) if layer])
     summary = summarise(rows)
+    for line in caveats(summary):
+        notice(line)
     result = BenchResult(dom.name, out_dir, rows, summary, runs, ranks, time.perf_counter() - began)
     result.table = write_report(result, cfg, quick)
     if echo:
@@ -123,15 +141,18 @@ def run_bench(
 
 
 def _bench_data(
-    dom: Domain, cfg: dict[str, Any], out_dir: Path, prefix: str, rows: list, ranks: dict, all_runs: dict, echo: bool
+    dom: Domain, cfg: dict[str, Any], out_dir: Path, prefix: str, rows: list, ranks: dict, all_runs: dict, echo: bool,
+    data: Any = None, user: list[Mapping[str, Any]] | None = None,
 ) -> None:
-    """Pretrain every variant on one dataset and append its probe rows."""
+    """Pretrain every variant on one dataset and append its probe rows (``data``: an
+    in-memory data object for the loader, or None). The user's config layers ``user``
+    are applied over each variant's overrides: a user's setting always wins."""
     tag = f"{prefix}:" if prefix else ""
     ecfg = cfg["eval"]
     split = ecfg.get("split", "test")
     if split not in ("test", "validation"):
         raise ConfigError(f"eval.split must be test or validation, got {split!r}")
-    bundle = with_split(load_bundle(dom, cfg), split)
+    bundle = with_split(load_bundle(dom, cfg, data=data), split)
     if not bundle.tasks:
         raise JepakitError(f"domain {dom.name!r} has no benchmark task for this data")
     device = pick_device(cfg["train"]["device"])
@@ -139,11 +160,14 @@ def _bench_data(
     variants = pick_variants(dom, ecfg.get("variants"))
     runs: dict[str, Run] = {}
     for name, extra in variants.items():
-        vcfg = cfgmod.merge(cfg, extra)
-        vbundle = bundle if "data" not in extra else with_split(load_bundle(dom, vcfg), split)
+        vcfg = cfgmod.merge(cfg, extra, *(user or []))
+        clash = _clashes(extra, user or [])
+        if clash:
+            notice(f"variant {name!r}: your setting of {', '.join(clash)} replaces the variant's")
+        vbundle = bundle if "data" not in extra else with_split(load_bundle(dom, vcfg, data=data), split)
         if echo:
             print(f"[{dom.name}] pretraining {name}: {vbundle.describe or ''}".rstrip(": "), flush=True)
-        runs[name] = all_runs[tag + name] = pretrain(dom, config=vcfg, out=out_dir / name, bundle=vbundle)
+        runs[name] = all_runs[tag + name] = pretrain(dom, config=vcfg, out=out_dir / name, bundle=vbundle, echo=False)
     for raw_name, task in bundle.tasks.items():
         task_name = tag + raw_name
         heads = list(ecfg["heads"])
@@ -171,9 +195,9 @@ def _bench_data(
         extra_methods: dict[str, Any] = dict(dom.baselines) if split == "test" else {}
         jobs = [(f, s) for f in ecfg["fractions"] for s in range(int(ecfg["seeds"]))]
         if echo and jobs and (ecfg["supervised"] or extra_methods):
-            from tqdm.auto import tqdm
+            from .progress import progress
 
-            jobs = tqdm(jobs, desc=f"{dom.name} {task_name}: supervised/baselines", unit="run", leave=False)
+            jobs = progress(jobs, desc=f"{dom.name} {task_name}: supervised/baselines", unit="run", leave=False)
         for frac, seed in jobs:
             gidx = subset_indices(y_groups, task.kind, frac, seed)
             items = _item_indices(task, gidx, groups)
@@ -186,6 +210,17 @@ def _bench_data(
                 pred = np.asarray(fn(task, items.tolist(), seed))
                 pred, y, _ = group_average(pred, labels_of(task.test), groups_of(task.test, task.group_key))
                 rows.append({"task": task_name, "method": bname, "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
+
+
+def _clashes(extra: Mapping[str, Any], user: list[Mapping[str, Any]]) -> list[str]:
+    """``section.key`` names that a variant sets and a user layer sets otherwise."""
+    out = []
+    for section, values in extra.items():
+        for key, value in (values or {}).items() if isinstance(values, Mapping) else ():
+            mine = [u[section][key] for u in user if isinstance(u.get(section), Mapping) and key in u[section]]
+            if mine and mine[-1] != value:
+                out.append(f"{section}.{key}")
+    return out
 
 
 def pick_variants(dom: Domain, names: Any) -> dict[str, Any]:
@@ -254,12 +289,13 @@ def dump(obj: Any, path: Path) -> None:
 
 
 def run_evaluate(
-    checkpoint: str | os.PathLike, data: str | os.PathLike | None = None, overrides: Any = None, out: str | os.PathLike | None = None,
+    checkpoint: str | os.PathLike, data: Any = None, overrides: Any = None, out: str | os.PathLike | None = None,
     echo: bool = True,
 ) -> BenchResult:
     """Python twin of ``jepakit evaluate CHECKPOINT``: probes of a pretrained encoder on
-    its domain's tasks (``eval`` settings can be overridden) and RankMe."""
-    from .report import table
+    its domain's tasks (``eval`` settings can be overridden) and RankMe. ``data``: a path
+    or an in-memory object (read with the checkpoint's fitted data facts)."""
+    from .report import caveats, table
     from .train import load_run
 
     began = time.perf_counter()
@@ -277,6 +313,8 @@ def run_evaluate(
     out_dir = Path(out) if out is not None else run.out / "evaluation"
     out_dir.mkdir(parents=True, exist_ok=True)
     result = BenchResult(run.domain, out_dir, rows, summarise(rows), {}, ranks, time.perf_counter() - began)
+    for line in caveats(result.summary):
+        notice(line)
     result.table = table(result.summary, ecfg.get("metrics"), ranks)
     dump({"checkpoint": str(run.checkpoint), "rankme": ranks, "summary": result.summary, "rows": rows}, out_dir / "metrics.json")
     (out_dir / "report.md").write_text(f"# jepakit evaluate {run.checkpoint}\n\n{result.table}\n\nRankMe: {ranks}\n")

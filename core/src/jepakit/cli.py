@@ -73,11 +73,33 @@ def _one_line_warnings() -> None:
     plain = warnings.formatwarning
 
     def fmt(message, category, filename, lineno, line=None):
-        if issubclass(category, CollapseWarning):
+        if issubclass(category, (CollapseWarning, UserWarning)) and not issubclass(category, (DeprecationWarning, FutureWarning)):
             return f"warning: {message}\n"
         return plain(message, category, filename, lineno, line)
 
     warnings.formatwarning = fmt
+    # libraries' deprecation notices are for their callers' developers, not for users of
+    # the CLI (spconv alone printed 8 per LiDAR command)
+    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
+        warnings.filterwarnings("ignore", category=category)
+
+
+def _early_checks(args: argparse.Namespace) -> None:
+    """The mistakes that need no torch (an unknown domain, a missing --data path, a
+    missing checkpoint) answer before the training stack is imported (4 s here)."""
+    from pathlib import Path
+
+    from .errors import DataError
+    from .plugins import get_domain
+
+    for name in ([args.domain] if getattr(args, "domain", None) else []) + list(getattr(args, "domains", None) or []):
+        get_domain(name)
+    data = getattr(args, "data", None)
+    if data is not None and not Path(data).exists():
+        raise DataError(f"data path {data} does not exist")
+    ckpt = getattr(args, "checkpoint", None)
+    if ckpt is not None and not Path(ckpt).exists():
+        raise DataError(f"checkpoint {ckpt} does not exist")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -88,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "domains":
             return _domains()
+        _early_checks(args)
         if args.command == "pretrain":
             from .train import pretrain
 

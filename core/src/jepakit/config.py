@@ -6,6 +6,12 @@ The component sections (``tokenizer``, ``masker``, ``target``) and ``data`` hold
 ``name``/``path`` plus free arguments that the component's factory (or the domain's
 loader) validates; every other key must exist in the defaults. When a layer changes a
 component's ``name``, the arguments meant for the previous component are dropped.
+
+A layer may also hold a ``synthetic`` section: ``data`` keys that describe a domain's
+embedded (synthetic or bundled) data -- how many records to generate, scene sizes. It
+is merged into ``data``, at that layer's place in the order, only when the run has no
+data of the user's (no ``data.path``, see :func:`has_user_data`); on a user's files
+those keys are left out, so a preset never sizes or reshapes the user's data.
 """
 
 from __future__ import annotations
@@ -69,6 +75,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 FREE_SECTIONS = ("data", "recipe", "tokenizer", "masker", "views", "target")
+SYNTHETIC = "synthetic"  # data keys for the embedded data only (see the module doc)
 
 
 def parse_value(text: str) -> Any:
@@ -114,12 +121,42 @@ def load_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def merge(*layers: Mapping[str, Any] | None) -> dict[str, Any]:
-    """Merge config layers left to right, validating section and key names."""
+def has_user_data(cfg: Mapping[str, Any]) -> bool:
+    """Whether a merged config points at data of the user's (a path or an object)."""
+    return (cfg.get("data") or {}).get("path") is not None
+
+
+def synthetic_keys(*layers: Mapping[str, Any] | None) -> set[str]:
+    """The ``data`` keys that ``layers`` (a domain's defaults and presets) declare as
+    describing their embedded data only."""
+    return {k for layer in layers if layer for k in (layer.get(SYNTHETIC) or {})}
+
+
+def _fold_synthetic(layer: Mapping[str, Any], with_synthetic: bool) -> Mapping[str, Any]:
+    if SYNTHETIC not in layer:
+        return layer
+    syn = layer[SYNTHETIC]
+    if syn is not None and not isinstance(syn, Mapping):
+        raise ConfigError(f"config section {SYNTHETIC!r} must be a mapping of data keys, got {syn!r}")
+    out = {k: v for k, v in layer.items() if k != SYNTHETIC}
+    if with_synthetic and syn:
+        # within one layer the embedded-data value is the more specific one
+        out["data"] = {**dict(out.get("data") or {}), **dict(syn)}
+    return out
+
+
+def merge(*layers: Mapping[str, Any] | None, synthetic: bool | None = None) -> dict[str, Any]:
+    """Merge config layers left to right, validating section and key names.
+
+    ``synthetic`` sections are folded into ``data`` when ``synthetic`` is True, dropped
+    when False, and by default folded only if the merged layers give no ``data.path``."""
+    if synthetic is None:
+        synthetic = not has_user_data(merge(*layers, synthetic=False))
     cfg = copy.deepcopy(DEFAULTS)
     for layer in layers:
         if not layer:
             continue
+        layer = _fold_synthetic(layer, synthetic)
         for section, values in layer.items():
             if section not in cfg:
                 raise ConfigError(f"unknown config section {section!r}; valid: {', '.join(sorted(cfg))}")

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import math
 from abc import ABCMeta, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 import torch
 from torch import Tensor, nn
+
+from .domain import Domain as Domain  # torch-free: plugins build it at registration time
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model import JEPA
@@ -224,31 +226,3 @@ class DataBundle:
     tasks: dict[str, Task] = field(default_factory=dict)
     collate: Callable[[list[Batch]], Batch] | None = None
     describe: str = ""
-
-
-@dataclass
-class Domain:
-    """A domain record.
-
-    ``load(path=None, **data_config)`` returns a :class:`DataBundle`; ``path=None``
-    means the domain's embedded default data. ``defaults`` is a nested config that
-    overrides the core's defaults (tokenizer/masker/target names and arguments, model
-    size, training); ``quick`` and ``bench`` are further overrides for ``jepakit bench
-    --quick`` and the default benchmark run. ``variants`` are named overrides that the
-    benchmark pretrains and reports side by side (e.g. two targets). ``baselines`` are
-    extra rows in the benchmark table. ``prepare(src, out, **kw)`` converts a dataset to
-    prepared arrays for fast loading. ``datasets`` names several default datasets (each a
-    set of ``data`` overrides) that the benchmark runs one after another when no
-    ``--data`` is given, for domains whose default data are unrelated tables or sets.
-    """
-
-    name: str
-    load: Callable[..., DataBundle]
-    summary: str = ""
-    defaults: Mapping[str, Any] = field(default_factory=dict)
-    quick: Mapping[str, Any] = field(default_factory=dict)
-    bench: Mapping[str, Any] = field(default_factory=dict)
-    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    baselines: Mapping[str, Baseline] = field(default_factory=dict)
-    prepare: Callable[..., Any] | None = None
-    datasets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterable
 
 
@@ -28,6 +29,18 @@ class TrainingCollapsed(JepakitError, RuntimeError):
 
 class CollapseWarning(UserWarning):
     """The embeddings of a pretraining run collapsed (see the README's collapse signs)."""
+
+
+class DataNotice(UserWarning):
+    """What a reader did with the user's data that the user should know: a dropped column,
+    a skipped file, zero-filled channels, a coerced type. Printed as one line by the CLI."""
+
+
+def notice(message: str, category: type[Warning] = DataNotice) -> None:
+    """Warn ``message`` with no source location, so it prints as one line everywhere."""
+    # warn_explicit with a made-up location: the default formatter then has no source
+    # line to echo under the message
+    warnings.warn_explicit(message, category, "jepakit", 0, module="jepakit")
 
 
 def unknown(kind: str, name: object, valid: Iterable[str]) -> ConfigError:

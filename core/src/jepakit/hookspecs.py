@@ -15,6 +15,14 @@ reports the offending plugin by name. Hook implementations may accept fewer argu
 than declared here (pluggy passes only the ones they name), so adding an argument to a
 spec never breaks an existing plugin.
 
+A factory may be named by reference instead, ``register("stripes",
+"my_plugin.masks:StripeMasker", "vertical stripes of patches")``: it is imported when a
+run first builds it, so that listing plugins (``jepakit domains``, ``--help``, every
+error before training) never imports torch or a plugin's heavy libraries. A reference's
+summary must be given, as its docstring is not read. The same holds for a
+:class:`~jepakit.domain.Domain`'s ``load``, ``prepare`` and baselines, as
+:class:`jepakit.lazy` references (callables that import on first call).
+
 Factories are called with keyword arguments only: the user's configuration for that
 component plus, where the factory's signature names them, the data facts the core
 offers (``dim`` = model width, and every key of :attr:`jepakit.contract.DataBundle.info`).

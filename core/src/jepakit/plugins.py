@@ -19,8 +19,9 @@ from typing import Any
 import pluggy
 
 from . import hookspecs
-from .contract import Domain
+from .domain import Domain
 from .errors import ConfigError, JepakitError, unknown
+from .lazy import lazy, resolve
 
 ENTRY_POINT_GROUP = "jepakit"
 ENV_VAR = "JEPAKIT_PLUGINS"
@@ -51,8 +52,9 @@ _infos: dict[str, PluginInfo] = {}
 
 
 def _version_of(module: Any) -> str:
-    top = getattr(module, "__name__", "").split(".")[0]
-    for dist_name in (top.replace("_", "-"), top):
+    top = (getattr(module, "__module__", None) if not hasattr(module, "__name__") else module.__name__) or ""
+    top = top.split(".")[0]
+    for dist_name in (top.replace("_", "-"), top) if top else ():
         try:
             return md.version(dist_name)
         except md.PackageNotFoundError:
@@ -145,12 +147,15 @@ def _collect() -> dict[str, dict[str, Entry]]:
                     if not isinstance(domain, Domain):
                         raise JepakitError(f"plugin {_p!r} registered a domain that is not a jepakit.Domain: {domain!r}")
                     name, factory, summary = domain.name, domain, domain.summary
+                elif isinstance(factory, str):  # "package.module:attr", imported when first built
+                    factory = lazy(factory)
                 elif not callable(factory):
                     raise JepakitError(f"plugin {_p!r} registered {_k} {name!r} with a factory that is not callable")
                 if name in reg[_k]:
                     other = reg[_k][name].plugin
                     raise JepakitError(f"{_k} {name!r} is registered twice: by {other!r} and by {_p!r}")
-                reg[_k][name] = Entry(name, factory, _p, summary or (inspect.getdoc(factory) or "").split("\n")[0])
+                doc = "" if isinstance(factory, lazy) else inspect.getdoc(factory) or ""  # a lazy one gives its summary
+                reg[_k][name] = Entry(name, factory, _p, summary or doc.split("\n")[0])
                 _infos.setdefault(_p, PluginInfo(_p)).components.setdefault(_k, []).append(name)
 
             impl.function(register)
@@ -180,6 +185,7 @@ def get_domain(name: str) -> Domain:
 
 def factory_params(factory: Callable) -> tuple[set[str], bool]:
     """Names a factory accepts as keywords, and whether it takes ``**kwargs``."""
+    factory = resolve(factory)
     target = factory.__init__ if inspect.isclass(factory) else factory
     sig = inspect.signature(target)
     names, var_kw = set(), False
@@ -201,7 +207,10 @@ def create(kind: str, name: str, kwargs: dict[str, Any] | None = None, offered: 
     entries = registry(kind)
     if name not in entries:
         raise unknown(kind, name, entries)
-    factory = entries[name].factory
+    try:
+        factory = resolve(entries[name].factory)
+    except ImportError as exc:
+        raise JepakitError(f"{kind} {name!r} of plugin {entries[name].plugin!r} cannot be imported: {exc}") from None
     kwargs = dict(kwargs or {})
     names, var_kw = factory_params(factory)
     bad = [k for k in kwargs if k not in names and not var_kw]

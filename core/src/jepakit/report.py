@@ -24,21 +24,72 @@ def _metrics(kind: str, metrics: Sequence[str] | None) -> list[str]:
 
 def table(summary: list[dict[str, Any]], metrics: Sequence[str] | None = None, ranks: Mapping[str, float] | None = None) -> str:
     """One Markdown table per task and metric (``eval.metrics``, default the task kind's
-    primary metric): methods as rows, label fractions as columns, mean ± std over seeds;
-    with ``ranks`` (``"task:method"`` -> RankMe of its test embeddings) a RankMe column."""
+    primary metric): methods as rows, label fractions as columns headed with their
+    labelled count (``10% (n=42)``), mean ± std over seeds; with ``ranks``
+    (``"task:method"`` -> RankMe of its test embeddings) a RankMe column. The table's
+    :func:`caveats` follow it as ``Note:`` lines."""
     parts = []
     for task in dict.fromkeys(s["task"] for s in summary):
         rows = [s for s in summary if s["task"] == task]
         for metric in _metrics(rows[0]["kind"], metrics):
             parts.append(_table(task, rows, metric, ranks or {}))
+    notes = caveats(summary)
+    if notes:
+        parts.append("\n".join(f"Note: {n}" for n in notes))
     return "\n\n".join(parts)
+
+
+def _pct(f: float) -> str:
+    """``0.1`` -> ``10%``, ``0.005`` -> ``0.5%`` (never rounded to ``0%``)."""
+    return f"{f * 100:.3g}%"
+
+
+def _counts(rows: list[dict[str, Any]], f: float) -> list[int]:
+    return sorted({int(s["n_labels"]) for s in rows if s["fraction"] == f and s.get("n_labels") is not None})
+
+
+def _n_text(counts: list[int]) -> str:
+    if not counts:
+        return ""
+    return f" (n={counts[0]})" if len(counts) == 1 else f" (n={counts[0]}–{counts[-1]})"
+
+
+def caveats(summary: list[dict[str, Any]]) -> list[str]:
+    """One line per thing a reader of the table must know: a macro AUC that could score
+    only some classes (the others have no positive or no negative test item), and label
+    fractions that come to the same labelled items (the same experiment twice)."""
+    out = []
+    for task in dict.fromkeys(s["task"] for s in summary):
+        rows = [s for s in summary if s["task"] == task]
+        scored = [s for s in rows if "auc_classes_scored" in s and "auc_classes" in s]
+        if scored:
+            k = min(int(round(s["auc_classes_scored"])) for s in scored)
+            c = max(int(round(s["auc_classes"])) for s in scored)
+            if k < c:
+                out.append(
+                    f"{task}: macro_auc averages {k} of {c} classes; the other {c - k} have no positive or no negative "
+                    "test item and cannot be scored"
+                )
+        fracs = sorted({s["fraction"] for s in rows})
+        by_n: dict[int, list[float]] = {}
+        for f in fracs:
+            counts = _counts(rows, f)
+            if len(counts) == 1:
+                by_n.setdefault(counts[0], []).append(f)
+        for n, same in by_n.items():
+            if len(same) > 1:
+                names = " and ".join(_pct(f) for f in same)
+                why = " (at least one per class)" if rows[0]["kind"] in ("multiclass", "multilabel") else ""
+                out.append(f"{task}: {names} labels are the same {n} labelled items{why}, one experiment in {len(same)} columns")
+    return out
 
 
 def _table(task: str, rows: list[dict[str, Any]], metric: str, ranks: Mapping[str, float]) -> str:
     fracs = sorted({s["fraction"] for s in rows})
     methods = list(dict.fromkeys(s["method"] for s in rows))
     with_rank = any(k.startswith(f"{task}:") for k in ranks)
-    head = f"| {task}: {metric} | " + " | ".join(f"{f:.0%} labels" for f in fracs) + (" | RankMe |" if with_rank else " |")
+    cols = [f"{_pct(f)}{_n_text(_counts(rows, f))}" for f in fracs]
+    head = f"| {task}: {metric} | " + " | ".join(cols) + (" | RankMe |" if with_rank else " |")
     lines = [head, "|" + "---|" * (len(fracs) + 1 + with_rank)]
     for m in methods:
         cells = []

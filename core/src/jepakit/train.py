@@ -112,8 +112,51 @@ def iterate_batches(dataset: Any, collate, batch_size: int, seed: int, start: in
     yield from loader
 
 
-def load_bundle(domain: Domain, cfg: Mapping[str, Any], fitted: Mapping[str, Any] | None = None) -> DataBundle:
-    """Call the domain's loader with the ``data`` section, validating its keys."""
+def is_path(data: Any) -> bool:
+    """Whether ``data`` names a file or folder (else it is an in-memory data object)."""
+    return isinstance(data, (str, os.PathLike))
+
+
+def describe_data(data: Any) -> str:
+    """What a config records for an in-memory data object (configs stay JSON):
+    ``<DataFrame 300x12>``, ``<ndarray 500x6>``, ``<list of 40>``."""
+    name = type(data).__name__
+    shape = getattr(data, "shape", None)
+    if isinstance(shape, tuple) and all(isinstance(d, (int, np.integer)) for d in shape):
+        return f"<{name} {'x'.join(str(int(d)) for d in shape)}>"
+    try:
+        return f"<{name} of {len(data)}>"
+    except TypeError:
+        return f"<{name}>"
+
+
+def _is_description(path: Any) -> bool:
+    return isinstance(path, str) and path.startswith("<") and path.endswith(">")
+
+
+def split_data_object(data: Any, *layers: Any) -> tuple[Any, list[Any]]:
+    """An in-memory object given as ``data`` or as ``data.path`` of a config mapping:
+    ``(object or None, layers)``, the object replaced in the layers by its description
+    (never deep-copied into a config nor turned into a file name)."""
+    obj = data if data is not None and not is_path(data) else None
+    out = []
+    for layer in layers:
+        section = layer.get("data") if isinstance(layer, Mapping) else None
+        path = section.get("path") if isinstance(section, Mapping) else None
+        if path is not None and not is_path(path):
+            obj = path if obj is None else obj
+            layer = {**layer, "data": {**section, "path": describe_data(path)}}
+        out.append(layer)
+    return obj, out
+
+
+def load_bundle(
+    domain: Domain, cfg: Mapping[str, Any], fitted: Mapping[str, Any] | None = None, data: Any = None,
+) -> DataBundle:
+    """Call the domain's loader with the ``data`` section, validating its keys.
+
+    ``data``: an in-memory data object (a DataFrame, an array...) handed to the loader as
+    ``path`` unchanged; ``cfg`` then holds only its description."""
     kwargs = dict(cfg["data"])
     params = inspect.signature(domain.load).parameters
     var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
@@ -123,7 +166,13 @@ def load_bundle(domain: Domain, cfg: Mapping[str, Any], fitted: Mapping[str, Any
         raise ConfigError(f"domain {domain.name!r} has no data option {bad[0]!r}; valid: {', '.join(valid)}")
     if fitted is not None and "fitted" in params:
         kwargs["fitted"] = dict(fitted)
-    if kwargs.get("path") is not None and not Path(str(kwargs["path"])).exists():
+    if data is not None:
+        kwargs["path"] = data if not is_path(data) else os.fspath(data)
+    elif _is_description(kwargs.get("path")):
+        raise DataError(
+            f"this run was pretrained on in-memory data {kwargs['path']}; pass that data again (data=... in Python)"
+        )
+    if is_path(kwargs.get("path")) and not Path(kwargs["path"]).exists():
         raise DataError(f"data path {kwargs['path']} does not exist")
     bundle = domain.load(**kwargs)
     if not isinstance(bundle, DataBundle):
@@ -244,18 +293,27 @@ def make_optimizer(model: torch.nn.Module, cfg: Mapping[str, Any]) -> torch.opti
     return torch.optim.AdamW(groups, lr=cfg["train"]["lr"], betas=(0.9, 0.95))
 
 
+def user_layers(config: Any, overrides: Any) -> tuple[Mapping[str, Any] | None, Mapping[str, Any] | None]:
+    """The user's config layers as mappings: the config (dict or YAML file) and the
+    overrides (dict or ``key=value`` strings); in-memory data replaced by its description."""
+    file_layer = cfgmod.load_file(config) if isinstance(config, (str, os.PathLike)) else config
+    set_layer = overrides if overrides is None or isinstance(overrides, Mapping) else cfgmod.parse_sets(overrides)
+    _, (file_layer, set_layer) = split_data_object(None, file_layer, set_layer)
+    return file_layer, set_layer
+
+
 def resolve_config(
     domain: Domain, config: Mapping[str, Any] | str | os.PathLike | None = None, overrides: Any = None,
-    preset: Mapping[str, Any] | None = None, data: str | os.PathLike | None = None,
+    preset: Mapping[str, Any] | None = None, data: Any = None,
 ) -> dict[str, Any]:
     """Core defaults <- domain defaults <- preset <- config (dict or YAML file) <- overrides
-    (dict or ``key=value`` strings) <- ``data``."""
-    file_layer = cfgmod.load_file(config) if isinstance(config, (str, os.PathLike)) else config
-    if overrides is None or isinstance(overrides, Mapping):
-        set_layer = overrides
-    else:
-        set_layer = cfgmod.parse_sets(overrides)
-    data_layer = {"data": {"path": str(data)}} if data is not None else None
+    (dict or ``key=value`` strings) <- ``data`` (a path, or an in-memory object recorded as
+    its description). ``synthetic`` sections of the layers reach ``data`` only when no
+    data of the user's is given (see :mod:`jepakit.config`)."""
+    file_layer, set_layer = user_layers(config, overrides)
+    data_layer = None
+    if data is not None:
+        data_layer = {"data": {"path": os.fspath(data) if is_path(data) else describe_data(data)}}
     cfg = cfgmod.merge(domain.defaults, preset, file_layer, set_layer, data_layer)
     if cfg["eval"]["pool"] != "tokens":
         try:
@@ -279,33 +337,39 @@ def _init_distributed(device: torch.device) -> bool:
 
 def pretrain(
     domain: str | Domain,
-    data: str | os.PathLike | None = None,
+    data: Any = None,
     config: Mapping[str, Any] | str | os.PathLike | None = None,
     overrides: Any = None,
     out: str | os.PathLike | None = None,
     resume: bool = False,
     preset: Mapping[str, Any] | None = None,
     bundle: DataBundle | None = None,
+    echo: bool = True,
 ) -> Run:
     """Pretrain a JEPA on ``domain``'s data (its default data when ``data`` is None).
 
-    The Python twin of ``jepakit pretrain``. ``out`` receives checkpoints,
-    ``history.json`` and ``config.json``; ``resume=True`` continues from its latest
-    checkpoint. Raises :class:`TrainingDiverged` on a NaN/Inf loss (the last good
+    The Python twin of ``jepakit pretrain``. ``data``: a path, or an in-memory object
+    that the domain's loader reads (a DataFrame for tabular), passed to it unchanged.
+    ``out`` receives checkpoints, ``history.json`` and ``config.json``; ``resume=True``
+    continues from its latest checkpoint. ``echo`` prints the loaded data's one-line
+    description. Raises :class:`TrainingDiverged` on a NaN/Inf loss (the last good
     checkpoint is kept).
     """
     dom = get_domain(domain) if isinstance(domain, str) else domain
+    obj, (config, overrides) = split_data_object(data, config, overrides)
     out_dir = Path(out) if out is not None else Path("runs") / f"{dom.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     if resume:
         ckpt_dir, state, weights = read_checkpoint(out_dir)
         cfg = state["config"]
     else:
-        cfg = resolve_config(dom, config, overrides, preset, data)
+        cfg = resolve_config(dom, config, overrides, preset, obj if obj is not None else data)
         state, weights, ckpt_dir = None, None, None
     t = cfg["train"]
     seed_everything(int(t["seed"]))
     if bundle is None:
-        bundle = load_bundle(dom, cfg)
+        bundle = load_bundle(dom, cfg, data=obj)
+    if echo and int(os.environ.get("RANK", "0")) == 0:
+        print(f"[{dom.name}] pretraining: {bundle.describe or ''}".rstrip(": "), flush=True)
     device = pick_device(t["device"])
     torch.manual_seed(int(t["seed"]))
     model, sampler = build(cfg, bundle)
@@ -342,9 +406,9 @@ def pretrain(
     began = time.perf_counter()
     bar = None
     if t["progress"] and rank0:
-        from tqdm.auto import tqdm
+        from .progress import progress
 
-        bar = tqdm(total=steps, initial=start, desc=f"pretrain {dom.name}", unit="step", dynamic_ncols=True)
+        bar = progress(total=steps, initial=start, desc=f"pretrain {dom.name}", unit="step", dynamic_ncols=True)
     model.train()
     # each rank draws its own batches and masks; SIGReg directions stay shared
     data_seed = int(t["seed"]) + 7919 * rank
@@ -402,14 +466,21 @@ def pretrain(
     return Run(out_dir, cfg, model, bundle, dom.name, history, last_ckpt, time.perf_counter() - began)
 
 
-def load_run(path: str | os.PathLike, data: str | os.PathLike | None = None) -> Run:
-    """Rebuild a pretrained model from a checkpoint (and its domain's data)."""
+def load_run(path: str | os.PathLike, data: Any = None) -> Run:
+    """Rebuild a pretrained model from a checkpoint (and its domain's data, or ``data``:
+    a path or an in-memory object). On data of the user's, the data keys that the
+    domain's presets declare ``synthetic`` (sizes of its embedded data) are left out."""
     ckpt, state, weights = read_checkpoint(path)
     cfg = state["config"]
     dom = get_domain(state["domain"])
+    obj = None
     if data is not None:
-        cfg = cfgmod.merge(cfg, {"data": {"path": str(data)}})
-    bundle = load_bundle(dom, cfg, fitted=state.get("info"))
+        drop = cfgmod.synthetic_keys(dom.defaults, dom.quick, dom.bench, *dict(dom.variants).values())
+        section = {k: v for k, v in cfg["data"].items() if k not in drop}
+        section["path"] = os.fspath(data) if is_path(data) else describe_data(data)
+        obj = None if is_path(data) else data
+        cfg = {**cfg, "data": section}
+    bundle = load_bundle(dom, cfg, fitted=state.get("info"), data=obj)
     model, _ = build(cfg, bundle)
     result = model.load_state_dict(weights, strict=False)
     if result.missing_keys:

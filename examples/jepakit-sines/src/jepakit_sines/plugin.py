@@ -1,12 +1,13 @@
 """A complete third-party jepakit plugin: one domain of noisy sine waves."""
 
 import numpy as np
-import torch
 
-from jepakit import DataBundle, Domain, Task, hookimpl
+from jepakit import Domain, hookimpl
 
 
-class Sines(torch.utils.data.Dataset):
+class Sines:
+    """A map-style dataset of dicts of arrays; the core's collate makes them tensors."""
+
     def __init__(self, n: int, seed: int, length: int = 128):
         rng = np.random.default_rng(seed)
         self.labels = rng.integers(0, 4, n)  # the class is the frequency band
@@ -19,11 +20,15 @@ class Sines(torch.utils.data.Dataset):
         return len(self.labels)
 
     def __getitem__(self, i):
-        return {"x": torch.from_numpy(self.x[i][None]), "label": int(self.labels[i])}
+        return {"x": self.x[i][None], "label": int(self.labels[i])}
 
 
 def load(path=None, n: int = 512):
-    # a real plugin reads `path` here; None means its embedded default data
+    # a real plugin reads `path` here; None means its embedded default data. The
+    # contract's data types import torch, so they are imported here, when data is
+    # loaded, not when `jepakit domains` lists the plugin.
+    from jepakit import DataBundle, Task
+
     return DataBundle(
         pretrain=Sines(n, 0),
         info={"in_chans": 1, "size": 128},  # offered to every factory that names them

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from jepakit.contract import DataBundle, Task
-from jepakit.errors import ConfigError, DataError
+from jepakit.errors import ConfigError, DataError, notice
 from jepakit.prepared import MemoryStore, PreparedStore, WindowDataset, write_prepared
 
 from .io import SUPERCLASSES, iter_source, source_kind
@@ -31,9 +32,11 @@ from .synthetic import synth_record
 # ---------------------------------------------------------------------------- prepare
 
 
-def _preprocess(rate: int, highpass: float | None, lowpass: float | None, standardize: str, patch_ms: float) -> Preprocess:
+def _preprocess(
+    rate: int, highpass: float | None, lowpass: float | None, standardize: str, patch_ms: float, leads_map: Any = None
+) -> Preprocess:
     try:
-        return Preprocess(int(rate), highpass, lowpass, standardize, float(patch_ms))
+        return Preprocess(int(rate), highpass, lowpass, standardize, float(patch_ms), leads_map)
     except ValueError as exc:  # option values checked by Preprocess
         raise ConfigError(f"ecg data: {exc}") from None
 
@@ -42,29 +45,52 @@ def _attrs(pre: Preprocess, kind: str, source: str) -> dict[str, Any]:
     return {
         "domain": "ecg", "kind": kind, "source": source, "rate": pre.rate, "leads": list(LEADS),
         "classes": list(SUPERCLASSES) if kind in ("ptbxl", "synthetic") else None,
-        "preprocess": {"highpass": pre.highpass, "lowpass": pre.lowpass, "standardize": pre.standardize, "patch_ms": pre.patch_ms},
+        "preprocess": {"highpass": pre.highpass, "lowpass": pre.lowpass, "standardize": pre.standardize, "patch_ms": pre.patch_ms,
+                       "leads_map": pre.leads_map},
     }
 
 
 def prepare(
     src: str | os.PathLike, out: str | os.PathLike, rate: int = 500, highpass: float | None = 0.5,
     lowpass: float | None = None, standardize: str = "lead", patch_ms: float = 50.0, source_rate: int | None = None,
-    fs: float | None = None,
+    fs: float | None = None, leads_map: dict[str, str | None] | None = None,
 ) -> Path:
     """Decode and condition every record of ``src`` (WFDB record or folder, PTB-XL
     folder, .npy/.npz) once into the prepared store ``out``; returns ``out``.
-    Unreadable records are reported and skipped."""
-    pre = _preprocess(rate, highpass, lowpass, standardize, patch_ms)
+    Unreadable records are reported and skipped. ``leads_map`` names the leads of
+    channels such as ``ECG1`` (``{ECG1: II, ECG2: -aVR, RESP: none}``)."""
+    pre = _preprocess(rate, highpass, lowpass, standardize, patch_ms, leads_map)
     kind, items = iter_source(src, pre, source_rate, fs)
     return write_prepared(out, items, _attrs(pre, kind, str(src)))
 
 
-def _cache_dir(src: Path, pre: Preprocess, source_rate: int | None, cache: str | None) -> Path:
-    """Where a raw source's prepared copy lives: keyed by its path, modification time
-    and the preprocessing, so a change in either prepares afresh."""
+def _stamp(src: Path, skip: Path | None = None) -> list[int]:
+    """Modification stamp of a file, or of every file under a folder (a record rewritten
+    in place leaves the folder's own time unchanged); files under ``skip`` (a cache kept
+    inside the data folder) do not count."""
+    if not src.is_dir():
+        st = src.stat()
+        return [st.st_mtime_ns, st.st_size]
+    n, latest, size = 0, 0, 0
+    inside = skip.resolve() if skip is not None and src.resolve() in skip.resolve().parents else None
+    for f in src.rglob("*"):
+        if inside is not None and inside in f.resolve().parents:
+            continue
+        try:
+            st = f.stat()
+        except OSError:
+            continue
+        if not stat.S_ISREG(st.st_mode):
+            continue
+        n, latest, size = n + 1, max(latest, st.st_mtime_ns), size + st.st_size
+    return [n, latest, size]
+
+
+def _cache_dir(src: Path, pre: Preprocess, source_rate: int | None, cache: str | None, fs: float | None = None) -> Path:
+    """Where a raw source's prepared copy lives: keyed by its path, the modification
+    times of its files and the reading options, so a change in either prepares afresh."""
     root = Path(cache) if cache else Path(os.environ.get("JEPAKIT_CACHE", Path.home() / ".cache" / "jepakit")) / "ecg"
-    stamp = src.stat().st_mtime_ns
-    key = json.dumps([str(src.resolve()), stamp, pre.__dict__, source_rate], sort_keys=True, default=str)
+    key = json.dumps([str(src.resolve()), _stamp(src, root), pre.__dict__, source_rate, fs], sort_keys=True, default=str)
     return root / f"{src.name}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
 
 
@@ -81,7 +107,7 @@ def open_store(
                 f"prepare it again with rate={pre.rate} or set data.rate={store.attrs.get('rate')}"
             )
         return store
-    target = _cache_dir(p, pre, source_rate, cache)
+    target = _cache_dir(p, pre, source_rate, cache, fs)
     if not (target / "index.json").exists():
         kind, items = iter_source(p, pre, source_rate, fs)
         write_prepared(target, items, _attrs(pre, kind, str(p)))
@@ -130,6 +156,34 @@ def _splits(store: Any, test_fold: int, val_fold: int, seed: int) -> tuple[list[
     return [i for i in range(len(metas)) if i not in set(test)], train, test
 
 
+def lead_coverage(store: Any, ids: Sequence[int]) -> tuple[str, str | None]:
+    """How many of the model's leads the records ``ids`` fill: a phrase for ``describe``
+    and, when some leads are zero-filled, a one-line notice (None when all are there)."""
+    n = len(ids)
+    counts = np.zeros(len(LEADS), dtype=int)
+    for i in ids:
+        counts += np.asarray(store.meta(i).get("present", [True] * len(LEADS)), dtype=bool)
+    full = [LEADS[k] for k in range(len(LEADS)) if n and counts[k] == n]
+    never = [LEADS[k] for k in range(len(LEADS)) if counts[k] == 0]
+    some = [f"{LEADS[k]} ({counts[k]}/{n})" for k in range(len(LEADS)) if 0 < counts[k] < n]
+    text = f"{len(full)} of the model's {len(LEADS)} leads in every record"
+    if never or some:
+        text += f" ({', '.join(full) or 'none'})"
+    if some:
+        text += f", in some records: {', '.join(some)}"
+    if never:
+        text += f", zero-filled: {', '.join(never)}"
+    if not (never or some):
+        return text, None
+    covered = [LEADS[k] for k in range(len(LEADS)) if counts[k]]
+    gaps = never + [f"{LEADS[k]} in {n - counts[k]} of {n} records" for k in range(len(LEADS)) if 0 < counts[k] < n]
+    message = (
+        f"the model takes {len(LEADS)} leads; the records cover {len(covered)} ({', '.join(covered)}), "
+        f"zero-filled: {', '.join(gaps)}"
+    )
+    return text, message
+
+
 def _long_enough(store: Any, ids: list[int], length: int) -> list[int]:
     short = [i for i in ids if store.length(i) < length]
     for i in short:
@@ -150,6 +204,7 @@ def load(
     source_rate: int | None = None,
     fs: float | None = None,
     cache: str | None = None,
+    leads_map: dict[str, str | None] | None = None,
     test_fold: int = 10,
     val_fold: int = 9,
     records: Sequence[int] = (1200, 600, 300),
@@ -158,8 +213,9 @@ def load(
 ) -> DataBundle:
     """ECG data for jepakit: ``path`` None = synthetic 12-lead records, else a WFDB
     record or folder, a PTB-XL folder, a prepared store or a .npy/.npz file. ``crop``
-    and ``stride`` are in seconds (``stride`` of evaluation windows; default crop/2)."""
-    pre = _preprocess(rate, highpass, lowpass, standardize, patch_ms)
+    and ``stride`` are in seconds (``stride`` of evaluation windows; default crop/2).
+    ``leads_map`` names the leads of channels whose names are not leads (``{ECG1: II}``)."""
+    pre = _preprocess(rate, highpass, lowpass, standardize, patch_ms, leads_map)
     length = int(round(crop * pre.rate))
     if length < pre.patch:
         raise ConfigError(f"data.crop {crop} s is shorter than one {pre.patch_ms:g} ms token")
@@ -193,5 +249,14 @@ def load(
             description="multi-label macro AUC per record, embeddings averaged over sliding windows",
         )
     info = {"in_chans": len(LEADS), "length": length, "patch": pre.patch, "rate": pre.rate, "leads": list(LEADS)}
-    describe = f"{source}: {len(pre_ids)} pretraining records, {len(train)}/{len(test)} labelled train/test, {crop:g} s crops at {pre.rate} Hz"
+    covered, partial = lead_coverage(store, pre_ids)
+    if partial:
+        notice(f"{source}: {partial}")
+    rates = sorted({float(store.meta(i).get("fs") or pre.rate) for i in pre_ids})
+    resampled = [r for r in rates if abs(r - pre.rate) > 1e-9]
+    from_rates = f" (resampled from {', '.join(f'{r:g}' for r in rates)} Hz)" if resampled else ""
+    describe = (
+        f"{source}: {len(pre_ids)} pretraining records, {len(train)}/{len(test)} labelled train/test, "
+        f"{crop:g} s crops at {pre.rate} Hz{from_rates}; leads: {covered}"
+    )
     return DataBundle(pretrain, info, tasks, None, describe)

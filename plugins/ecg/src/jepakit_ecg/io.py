@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import ast
 import os
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,10 @@ import pandas as pd
 import wfdb
 
 from jepakit.errors import DataError
+from jepakit.failures import Failures
 
 from .leads import LEADS
-from .preprocess import Preprocess, condition
+from .preprocess import Preprocess, Report, condition
 
 SUPERCLASSES: tuple[str, ...] = ("NORM", "MI", "STTC", "CD", "HYP")
 PTBXL_DATABASE = "ptbxl_database.csv"
@@ -32,15 +32,42 @@ def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
+# physical units of ECG channels -> factor to millivolts
+_TO_MV = {
+    "mv": 1.0, "millivolt": 1.0, "millivolts": 1.0, "uv": 1e-3, "\u00b5v": 1e-3, "\u03bcv": 1e-3, "microvolt": 1e-3,
+    "microvolts": 1e-3, "v": 1e3, "volt": 1e3, "volts": 1e3, "nv": 1e-6,
+}
+
+
+def to_millivolts(sig: np.ndarray, units: list[str] | None, names: list[str], pre: Preprocess, source: str, report: Report) -> np.ndarray:
+    """Scale every channel of ``sig`` (T, C) to mV from its header unit. Channels whose
+    unit is not a voltage stay as they are, told when the scale matters
+    (``standardize`` other than ``lead``)."""
+    if not units:
+        return sig
+    factors = np.ones(sig.shape[1])
+    odd = []
+    for j, unit in enumerate(units[: sig.shape[1]]):
+        key = str(unit or "").strip().lower().replace(" ", "")
+        if key in _TO_MV:
+            factors[j] = _TO_MV[key]
+        else:
+            odd.append(f"{names[j] if j < len(names) else j} [{unit or 'no unit'}]")
+    if odd and pre.standardize != "lead":
+        report.add(f"channel(s) {', '.join(odd)} are not in a voltage unit; taken as mV (standardize={pre.standardize})", source)
+    return sig * factors if (factors != 1.0).any() else sig
+
+
 def _record_base(path: str | os.PathLike) -> Path:
     """``x.hea`` / ``x.dat`` / ``x`` -> ``x`` (wfdb wants the record name without extension)."""
     p = Path(path)
     return p.with_suffix("") if p.suffix.lower() in (".hea", ".dat", ".mat") else p
 
 
-def read_wfdb(path: str | os.PathLike, pre: Preprocess) -> tuple[np.ndarray, np.ndarray, float]:
-    """One WFDB record (single- or multi-segment) -> conditioned ``(12, T)`` array, the
-    mask of leads present and the source sampling rate."""
+def read_wfdb(path: str | os.PathLike, pre: Preprocess, report: Report | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """One WFDB record (single- or multi-segment) -> conditioned ``(12, T)`` array (mV
+    before standardisation), the mask of leads present and the source sampling rate.
+    Unused channels, filled gaps and the like go to ``report`` (told at once when None)."""
     base = _record_base(path)
     header = base.with_suffix(".hea")
     if not header.exists():
@@ -59,7 +86,15 @@ def read_wfdb(path: str | os.PathLike, pre: Preprocess) -> tuple[np.ndarray, np.
     sig = rec.p_signal
     if rec.sig_len and sig.shape[0] < rec.sig_len:
         raise DataError(f"{header}: signal file holds {sig.shape[0]} of {rec.sig_len} samples (truncated)")
-    x, present = condition(sig, float(rec.fs), list(rec.sig_name or []), pre, str(header))
+    own = report is None
+    report = Report() if report is None else report
+    try:
+        names = [str(n) for n in (rec.sig_name or [])]
+        sig = to_millivolts(sig, list(rec.units or []), names, pre, str(header), report)
+        x, present = condition(sig, float(rec.fs), names, pre, str(header), report)
+    finally:
+        if own:
+            report.flush()
     return x, present, float(rec.fs)
 
 
@@ -82,19 +117,27 @@ def find_records(folder: str | os.PathLike) -> list[Path]:
 
 
 def iter_wfdb_folder(folder: str | os.PathLike, pre: Preprocess) -> Iterator[Item]:
-    """Every readable record of a folder; a bad record is reported (warning) and skipped."""
+    """Every readable record of a folder; a bad record is reported and skipped, and a
+    folder without one readable record is an error that gives the reasons."""
     folder = Path(folder)
     headers = find_records(folder)
     if not headers:
         raise DataError(f"{folder}: no WFDB header (.hea) found")
-    for h in headers:
-        try:
-            x, present, fs = read_wfdb(h, pre)
-        except DataError as exc:
-            warnings.warn(f"skipping {exc}", stacklevel=2)
-            continue
-        name = str(h.relative_to(folder).with_suffix(""))
-        yield x, {"name": name, "present": present.tolist(), "fs": fs, "label": None, "fold": None}
+    skipped, report, read = Failures(), Report(), 0
+    try:
+        for h in headers:
+            try:
+                x, present, fs = read_wfdb(h, pre, report)
+            except DataError as exc:
+                skipped.add(str(h), str(exc))
+                continue
+            read += 1
+            name = str(h.relative_to(folder).with_suffix(""))
+            yield x, {"name": name, "present": present.tolist(), "fs": fs, "label": None, "fold": None}
+    finally:
+        report.flush()
+    if not read:
+        raise skipped.error(folder, len(headers), "records", "it holds no records")
 
 
 # ------------------------------------------------------------------------------ PTB-XL
@@ -156,21 +199,28 @@ def iter_ptbxl(root: str | os.PathLike, pre: Preprocess, source_rate: int | None
         raise DataError(f"{root}: PTB-XL has 100 Hz and 500 Hz records, not {src} Hz")
     column = "filename_lr" if src == 100 else "filename_hr"
     csv = root / PTBXL_DATABASE
-    for ecg_id, row in db.iterrows():
-        where = f"{csv} (ecg_id {ecg_id})"
-        try:
-            label = superclass_labels(row["scp_codes"], st, where)
-            if not isinstance(row[column], str):
-                raise DataError(f"{where}: empty {column}")
-            x, present, fs = read_wfdb(root / row[column], pre)
-        except DataError as exc:
-            warnings.warn(f"skipping {exc}", stacklevel=2)
-            continue
-        yield x, {
-            "name": str(row[column]), "present": present.tolist(), "fs": fs,
-            # records without a diagnostic superclass are kept for pretraining only
-            "label": label if sum(label) > 0 else None, "fold": int(row["strat_fold"]),
-        }
+    skipped, report, read = Failures(), Report(), 0
+    try:
+        for ecg_id, row in db.iterrows():
+            where = f"{csv} (ecg_id {ecg_id})"
+            try:
+                label = superclass_labels(row["scp_codes"], st, where)
+                if not isinstance(row[column], str):
+                    raise DataError(f"{where}: empty {column}")
+                x, present, fs = read_wfdb(root / row[column], pre, report)
+            except DataError as exc:
+                skipped.add(str(root / row[column]) if isinstance(row[column], str) else where, str(exc))
+                continue
+            read += 1
+            yield x, {
+                "name": str(row[column]), "present": present.tolist(), "fs": fs,
+                # records without a diagnostic superclass are kept for pretraining only
+                "label": label if sum(label) > 0 else None, "fold": int(row["strat_fold"]),
+            }
+    finally:
+        report.flush()
+    if not read:
+        raise skipped.error(root, len(db), "records", "it holds no records")
 
 
 # ------------------------------------------------------------------------------- NumPy
@@ -191,6 +241,8 @@ def iter_numpy(path: str | os.PathLike, pre: Preprocess, fs: float | None = None
     if sig.ndim != 3:
         raise DataError(f"{path}: signals must be (records, leads, time), got shape {sig.shape}")
     rate = float(arrays["fs"]) if "fs" in arrays else fs
+    if fs is not None and rate is not None and abs(float(fs) - rate) > 1e-9:
+        raise DataError(f"{path}: the file stores fs={rate:g} Hz but data.fs={float(fs):g}; leave data.fs unset or fix the file")
     if rate is None:
         raise DataError(f"{path}: no sampling rate: store 'fs' in the .npz or set data.fs")
     names = [str(n) for n in arrays["leads"]] if "leads" in arrays else list(LEADS)
@@ -198,16 +250,23 @@ def iter_numpy(path: str | os.PathLike, pre: Preprocess, fs: float | None = None
         raise DataError(f"{path}: {sig.shape[1]} leads in signals but {len(names)} lead names")
     labels = arrays.get("labels")
     folds = arrays.get("fold")
-    for i in range(sig.shape[0]):
-        where = f"{path} [record {i}]"
-        try:
-            x, present = condition(sig[i].T, rate, names, pre, where)
-        except DataError as exc:
-            warnings.warn(f"skipping {exc}", stacklevel=2)
-            continue
-        label = None if labels is None else np.asarray(labels[i], dtype=np.float32).reshape(-1).tolist()
-        fold = None if folds is None else int(folds[i])
-        yield x, {"name": f"{path.name}[{i}]", "present": present.tolist(), "fs": rate, "label": label, "fold": fold}
+    skipped, report, read = Failures(), Report(), 0
+    try:
+        for i in range(sig.shape[0]):
+            where = f"{path} [record {i}]"
+            try:
+                x, present = condition(sig[i].T, rate, names, pre, where, report)
+            except DataError as exc:
+                skipped.add(where, str(exc))
+                continue
+            read += 1
+            label = None if labels is None else np.asarray(labels[i], dtype=np.float32).reshape(-1).tolist()
+            fold = None if folds is None else int(folds[i])
+            yield x, {"name": f"{path.name}[{i}]", "present": present.tolist(), "fs": rate, "label": label, "fold": fold}
+    finally:
+        report.flush()
+    if not read:
+        raise skipped.error(path, sig.shape[0], "records", "it holds no records")
 
 
 def source_kind(path: str | os.PathLike) -> str:

@@ -7,13 +7,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from jepakit import Domain, hookimpl
+from jepakit import Domain, hookimpl, lazy
 from jepakit.errors import ConfigError, JepakitError
 
-from . import data
-from .baselines import handcrafted
-from .masks import ContiguousBlockMasker
-from .tokenizer import JointPatchTokenizer, PerLeadTokenizer
+# components by reference: listing plugins imports neither torch nor wfdb (jepakit.lazy)
 
 # The recipe is LeJEPA: views are time windows of the crop (the core's block views on the
 # time grid). Chosen on a validation split of the bench preset's training records (README,
@@ -38,7 +35,8 @@ DEFAULTS: dict[str, Any] = {
 
 # CPU presets (100 Hz, small models)
 QUICK: dict[str, Any] = {
-    "data": {"rate": 100, "crop": 2.5, "seconds": 5.0, "records": [160, 120, 80]},
+    "data": {"rate": 100, "crop": 2.5},
+    "synthetic": {"seconds": 5.0, "records": [160, 120, 80]},  # the embedded records only
     "model": {"width": 64, "depth": 2, "heads": 2, "pred_width": 32, "pred_depth": 1, "pred_heads": 2},
     "train": {"steps": 40, "batch_size": 32, "lr": 2e-3, "warmup": 5, "rankme_every": 0},
     "eval": {"fractions": [0.1, 1.0], "seeds": 1, "sup_steps": 40, "batch_size": 128, "max_iter": 500},
@@ -49,7 +47,8 @@ QUICK: dict[str, Any] = {
 # records made the probe worse (0.847 -> 0.853). The masker settings (85-92 % of the
 # patches masked instead of the paper's 75-85 %: 0.853 -> 0.865) serve `recipe=jepa`.
 BENCH: dict[str, Any] = {
-    "data": {"rate": 100, "crop": 5.0, "seconds": 10.0, "records": [3000, 800, 400]},
+    "data": {"rate": 100, "crop": 5.0},
+    "synthetic": {"seconds": 10.0, "records": [3000, 800, 400]},
     "masker": {"name": "ecg-blocks", "mask_ratio": [0.85, 0.92], "min_block": 10},
     "model": {"width": 96, "depth": 4, "heads": 4, "pred_width": 48, "pred_depth": 2, "pred_heads": 4},
     "train": {"steps": 500, "batch_size": 64, "lr": 2e-3, "warmup": 50, "rankme_every": 100},
@@ -60,6 +59,8 @@ BENCH: dict[str, Any] = {
 def prepare(src: str | os.PathLike, out: str | os.PathLike, **options: Any) -> Path:
     """``jepakit prepare ecg SRC OUT [--set rate=250 ...]``: options are those of
     :func:`jepakit_ecg.data.prepare`."""
+    from . import data
+
     params = [p for p in inspect.signature(data.prepare).parameters if p not in ("src", "out")]
     bad = [k for k in options if k not in params]
     if bad:
@@ -74,13 +75,13 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, **options: Any) -> P
 
 @hookimpl
 def jepakit_register_tokenizers(register):
-    register("ecg-joint", JointPatchTokenizer, "ECG-JEPA joint patching: all leads of one 50 ms window -> one token")
-    register("ecg-lead", PerLeadTokenizer, "per-lead patches with a lead embedding, grid (leads, time); absent leads invalid")
+    register("ecg-joint", "jepakit_ecg.tokenizer:JointPatchTokenizer", "ECG-JEPA joint patching: all leads of one 50 ms window -> one token")
+    register("ecg-lead", "jepakit_ecg.tokenizer:PerLeadTokenizer", "per-lead patches with a lead embedding, grid (leads, time); absent leads invalid")
 
 
 @hookimpl
 def jepakit_register_maskers(register):
-    register("ecg-blocks", ContiguousBlockMasker, "75-85 % of time patches masked in contiguous blocks of >= 10 patches")
+    register("ecg-blocks", "jepakit_ecg.masks:ContiguousBlockMasker", "75-85 % of time patches masked in contiguous blocks of >= 10 patches")
 
 
 @hookimpl
@@ -88,12 +89,12 @@ def jepakit_register_domains(register):
     register(
         Domain(
             name="ecg",
-            load=data.load,
+            load=lazy("jepakit_ecg.data:load"),
             summary="12-lead ECG (WFDB, PTB-XL, NumPy; synthetic by default): ECG-JEPA, multi-label superclass AUC",
             defaults=DEFAULTS,
             quick=QUICK,
             bench=BENCH,
-            baselines={"features+linear": handcrafted},
+            baselines={"features+linear": lazy("jepakit_ecg.baselines:handcrafted")},
             prepare=prepare,
         )
     )

@@ -124,3 +124,106 @@ def positions_2d(channels: Sequence[str]) -> np.ndarray:
     # layout boxes are (x, y, width, height); the electrode sits at the box centre
     xy = np.stack([by_name[c][:2] + by_name[c][2:4] / 2 for c in channels])
     return xy.astype(np.float64)
+
+
+# ---------------------------------------------------------------- labels that are not 10-20 names
+
+# An electrode of the file whose direction from the head centre lies within this angle of a
+# model electrode stands in for it. Neighbouring 10-20 sites are 36 degrees apart (20 % of
+# the nasion-inion arc) and 10-10 sites 18: within 18 degrees the file's electrode is closer
+# to that site than to any 10-20 neighbour.
+MAX_ANGLE_DEG = 18.0
+# MNE's default sphere origin for EEG in head coordinates (metres)
+HEAD_ORIGIN = np.array([0.0, 0.0, 0.04])
+
+
+def bipolar_parts(name: str) -> tuple[str, str] | None:
+    """``("Fpz", "Cz")`` for a bipolar derivation such as ``"EEG Fpz-Cz"``, else None."""
+    label = _PREFIX.sub("", name.strip()).strip()
+    parts = re.split(r"\s*-\s*", label)
+    if len(parts) != 2:
+        return None
+    a, b = (_canonical().get(p.upper().replace(" ", "")) for p in parts)
+    return (a, b) if a and b else None
+
+
+def montage_from(name_or_path: str) -> mne.channels.DigMontage:
+    """An MNE standard montage by name (``"GSN-HydroCel-128"``, ``"standard_1005"``...) or a
+    montage file :func:`mne.channels.read_custom_montage` reads; ValueError otherwise."""
+    import os
+
+    builtins = mne.channels.get_builtin_montages()
+    if name_or_path in builtins:
+        return mne.channels.make_standard_montage(name_or_path)
+    lower = {b.lower(): b for b in builtins}
+    if str(name_or_path).lower() in lower:
+        return mne.channels.make_standard_montage(lower[str(name_or_path).lower()])
+    if os.path.isfile(str(name_or_path)):
+        try:
+            return mne.channels.read_custom_montage(str(name_or_path))
+        except Exception as exc:
+            raise ValueError(f"montage file {name_or_path} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})") from None
+    raise ValueError(f"montage {name_or_path!r} is neither an MNE standard montage ({', '.join(sorted(builtins))}) nor a montage file")
+
+
+def montage_positions(montage: mne.channels.DigMontage, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Head-coordinate positions (metres) of the ``names`` the montage knows (case-blind)."""
+    info = mne.create_info(list(names), 100.0, "eeg")
+    with mne.utils.use_log_level("error"):
+        info.set_montage(montage, match_case=False, on_missing="ignore")
+    out = {}
+    for ch in info["chs"]:
+        p = np.asarray(ch["loc"][:3], dtype=np.float64)
+        if np.isfinite(p).all() and np.linalg.norm(p) > 1e-6:
+            out[ch["ch_name"]] = p
+    return out
+
+
+def _centre(points: np.ndarray) -> np.ndarray:
+    # least-squares sphere through the electrodes; few or clustered electrodes do not pin a
+    # sphere down, they are taken around MNE's default head origin
+    if len(points) >= 10:
+        a = np.c_[2 * points, np.ones(len(points))]
+        sol = np.linalg.lstsq(a, (points**2).sum(1), rcond=None)[0]
+        c = sol[:3]
+        r2 = sol[3] + c @ c
+        if r2 > 0 and 0.05 < np.sqrt(r2) < 0.15 and np.linalg.norm(c - HEAD_ORIGIN) < 0.05:
+            return c
+    return HEAD_ORIGIN
+
+
+@lru_cache(maxsize=1)
+def _template_centre() -> np.ndarray:
+    pos = montage_positions(standard_montage("1005"), standard_montage("1005").ch_names)
+    return _centre(np.stack(list(pos.values())))
+
+
+def map_by_position(positions: dict[str, np.ndarray], wanted: Sequence[str], all_positions: np.ndarray | None = None,
+                    max_angle: float = MAX_ANGLE_DEG) -> dict[str, tuple[str, float]]:
+    """``{model channel: (file label, angle in degrees)}``: each of ``wanted`` takes the file
+    electrode nearest to its 10-05 template site (by direction from the head centre, so head
+    size does not matter) when it lies within ``max_angle``; one file electrode serves one
+    model channel. ``all_positions`` (every positioned electrode of the file) fixes the
+    file's head centre."""
+    if not positions or not wanted:
+        return {}
+    labels = list(positions)
+    p = np.stack([positions[k] for k in labels])
+    centre = _centre(all_positions if all_positions is not None and len(all_positions) else p)
+    u = p - centre
+    radius = np.linalg.norm(u, axis=1, keepdims=True)
+    if not 0.03 < float(np.median(radius)) < 0.3:  # not head coordinates in metres: no directions to compare
+        return {}
+    u /= np.maximum(radius, 1e-9)
+    t = positions_3d(wanted) - _template_centre()
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    ang = np.degrees(np.arccos(np.clip(t @ u.T, -1.0, 1.0)))  # (wanted, file)
+    out: dict[str, tuple[str, float]] = {}
+    while np.isfinite(ang).any():
+        i, j = np.unravel_index(np.nanargmin(ang), ang.shape)
+        if ang[i, j] > max_angle:
+            break
+        out[wanted[i]] = (labels[j], float(ang[i, j]))
+        ang[i, :] = np.inf
+        ang[:, j] = np.inf
+    return out

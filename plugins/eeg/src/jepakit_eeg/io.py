@@ -1,14 +1,16 @@
 """Readers: any recording ``mne.io.read_raw`` opens, cleaned into one fixed channel layout.
 
-Pipeline per file (:func:`read_recording`): read with MNE -> keep EEG channels whose labels
-match the wanted 10-20/10-10 names -> non-finite channels zeroed and marked bad -> notch ->
+Pipeline per file (:func:`read_recording`): read with MNE (trigger-channel events join the
+annotations) -> map EEG channels onto the wanted electrodes (``rename``, 10-20/10-10 names,
+then positions from the file or ``montage``: :func:`map_channels`) -> non-finite channels zeroed and marked bad -> notch ->
 resample -> band-pass -> flat / noisy channel detection -> scaling. The result is a
 :class:`Recording`: a ``(C, T)`` float32 array in the wanted channel order, a per-channel
 ``valid`` flag (missing, flat, noisy, NaN or marked bad in the file) and the file's
 annotations, ready to be cut into windows or labelled epochs.
 
 Bad input raises :class:`jepakit.errors.DataError` with one line naming the file; in a
-folder (:func:`read_folder`) a bad file is reported as a warning and skipped.
+folder (:func:`read_folder`) a bad file is reported as a one-line notice and skipped, and a
+folder where no file could be read is an error giving the files' reasons.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,9 +26,19 @@ from typing import Any
 import mne
 import numpy as np
 
-from jepakit.errors import DataError, check
+from jepakit.errors import DataError, check, notice
+from jepakit.failures import Failures
 
-from .channels import match_channels, resolve_channels
+from .channels import (
+    MAX_ANGLE_DEG,
+    bipolar_parts,
+    map_by_position,
+    match_channels,
+    montage_from,
+    montage_positions,
+    normalize_name,
+    resolve_channels,
+)
 
 # Files mne.io.read_raw opens, by extension. Companion files (BrainVision .eeg/.vmrk,
 # EEGLAB .fdt) are read through their header and are not listed.
@@ -48,7 +60,12 @@ class Preprocess:
     electrodes), ``channel`` z-scores each electrode, ``fixed`` divides the µV values by
     ``scale_uv``; ``flat_uv``: an electrode whose SD is below this is flat; ``noisy_ratio``:
     an electrode whose SD exceeds this multiple of the median is noisy; ``min_seconds``:
-    the shortest recording accepted (one clip).
+    the shortest recording accepted (one clip); ``rename``: ``{file label: electrode}``
+    for labels that are no 10-20/10-10 name (``{"EEG Fpz-Cz": "Fpz"}`` uses a bipolar
+    derivation as that electrode); ``montage``: an MNE standard montage name (e.g.
+    ``GSN-HydroCel-128``) or montage file giving positions to the files' labels. Electrodes
+    with positions (from the file or ``montage``) but no 10-20 name stand in for the
+    nearest model electrode (see :func:`~jepakit_eeg.channels.map_by_position`).
     """
 
     channels: str | Sequence[str] = "1020"
@@ -61,9 +78,13 @@ class Preprocess:
     flat_uv: float = 0.5
     noisy_ratio: float = 10.0
     min_seconds: float = 0.0
+    rename: Mapping[str, str] | None = None
+    montage: str | None = None
 
     def __post_init__(self) -> None:
         self.channel_names = resolve_channels(self.channels)
+        self.rename_map = self._rename()
+        self.montage_obj = montage_from(str(self.montage)) if self.montage else None
         check(self.sfreq > 0, f"sfreq must be > 0, got {self.sfreq}")
         nyq = self.sfreq / 2
         check(self.h_freq is None or 0 < self.h_freq < nyq, f"h_freq must be in (0, {nyq}) for sfreq {self.sfreq}, got {self.h_freq}")
@@ -71,11 +92,25 @@ class Preprocess:
         check(self.normalize in NORMALIZE, f"normalize must be one of {NORMALIZE}, got {self.normalize!r}")
         check(self.scale_uv > 0 and self.flat_uv >= 0 and self.noisy_ratio > 1, "scale_uv > 0, flat_uv >= 0 and noisy_ratio > 1 required")
 
+    def _rename(self) -> dict[str, str]:
+        if not self.rename:
+            return {}
+        check(isinstance(self.rename, Mapping), f"rename must map file labels to electrode names, got {self.rename!r}")
+        out: dict[str, str] = {}
+        for label, target in self.rename.items():
+            std = normalize_name(str(target))
+            check(std is not None, f"rename maps {label!r} to {target!r}, which is not a 10-20/10-10 electrode name")
+            check(std in self.channel_names, f"rename maps {label!r} to {std}, which is not one of data.channels ({', '.join(self.channel_names)})")
+            check(std not in out.values(), f"rename maps two labels to {std}")
+            out[str(label)] = std
+        return out
+
     def attrs(self) -> dict[str, Any]:
         """What must match between a prepared store and a run that reads it."""
         return {
             "channels": self.channel_names, "sfreq": self.sfreq, "l_freq": self.l_freq, "h_freq": self.h_freq,
             "notch": self.notch, "normalize": self.normalize, "scale_uv": self.scale_uv,
+            "rename": self.rename_map or None, "montage": self.montage,
         }
 
 
@@ -119,9 +154,31 @@ def read_raw(path: str | os.PathLike) -> mne.io.BaseRaw:
         msg = str(w.message)
         if any(key in msg.lower() for key in TRUNCATION_HINTS):
             raise DataError(f"{path}: file is truncated ({msg.splitlines()[0]})")
+    for w in caught:
+        msg = str(w.message).strip()
+        if not issubclass(w.category, (DeprecationWarning, FutureWarning)):
+            # what the reader did to the file (renamed duplicate labels, dropped annotations...)
+            notice(f"{path}: {msg.splitlines()[0]}" if msg else f"{path}: {w.category.__name__}")
     if raw.n_times == 0:
         raise DataError(f"{path}: the recording holds no samples")
     return raw
+
+
+def fail(path: Any, message: str, reason: str | None = None) -> DataError:
+    """A DataError ``"{path}: {message}"`` whose ``reason`` (the message without its
+    file-specific details) groups it with other files' failures."""
+    err = DataError(f"{path}: {message}")
+    err.reason = reason or re.sub(r"\s*\(.*\)", "", message).strip()  # type: ignore[attr-defined]
+    return err
+
+
+def reason_of(exc: BaseException) -> str:
+    reason = getattr(exc, "reason", None)
+    if reason:
+        return reason
+    text = str(exc)
+    text = text.split(": ", 1)[1] if ": " in text else text
+    return re.sub(r"\s*\(.*\)", "", text).strip()
 
 
 def _relative_annotations(raw: mne.io.BaseRaw) -> list[tuple[float, float, str]]:
@@ -132,34 +189,139 @@ def _relative_annotations(raw: mne.io.BaseRaw) -> list[tuple[float, float, str]]
     return [(float(o) - shift, float(d), str(s)) for o, d, s in zip(ann.onset, ann.duration, ann.description)]
 
 
-def _events_to_annotations(raw: mne.io.BaseRaw) -> None:
+def _events_to_annotations(raw: mne.io.BaseRaw, path: str = "<memory>") -> None:
     # Recorders that write a trigger channel (FIF STI 014, BDF Status) next to or instead
     # of annotations: add its events to the annotations so one labelling path serves both.
-    if not len(mne.pick_types(raw.info, stim=True)):
+    stim = mne.pick_types(raw.info, stim=True)
+    if not len(stim):
         return
     try:
-        events = mne.find_events(raw, shortest_event=1, verbose="error")
-    except Exception:  # a stim channel without usable transitions carries no labels
+        # initial_event: a trigger already high at the first sample is an event too
+        events = mne.find_events(raw, shortest_event=1, initial_event=True, verbose="error")
+    except Exception as exc:
+        names = ", ".join(raw.ch_names[i] for i in stim)
+        notice(f"{path}: trigger channel {names} not read as events ({_first_line(exc)})")
         return
-    if len(events):
-        ann = mne.annotations_from_events(events, raw.info["sfreq"], orig_time=raw.annotations.orig_time, first_samp=raw.first_samp)
-        raw.set_annotations(raw.annotations + ann)
+    if not len(events):
+        return
+    # find_events counts samples from the start of the acquisition (first_samp included).
+    # Annotations with an orig_time count seconds from the measurement date, which lies
+    # first_samp samples before the first sample: the sample index is then the onset as is;
+    # without orig_time they count from the first sample.
+    sfreq = float(raw.info["sfreq"])
+    orig = raw.annotations.orig_time
+    onsets = (events[:, 0] - (0 if orig is not None else raw.first_samp)) / sfreq
+    have = {(int(round(o * sfreq)), str(d)) for o, d in zip(raw.annotations.onset, raw.annotations.description)}
+    new = [(o, str(c)) for o, c in zip(onsets, events[:, 2]) if (int(round(o * sfreq)), str(c)) not in have]
+    if new:
+        onset, desc = zip(*new)
+        raw.set_annotations(raw.annotations + mne.Annotations(list(onset), [0.0] * len(new), list(desc), orig_time=orig))
+
+
+def _renamed(names: Sequence[str], rename: Mapping[str, str]) -> dict[str, str]:
+    # exact labels first, then case- and space-blind ("eeg fpz-cz" for "EEG Fpz-Cz")
+    if not rename:
+        return {}
+    loose = {re.sub(r"\s+", "", k).lower(): v for k, v in rename.items()}
+    out = {}
+    for n in names:
+        std = rename.get(n) or loose.get(re.sub(r"\s+", "", n).lower())
+        if std is not None and std not in out.values():
+            out[n] = std
+    return out
+
+
+def _file_positions(raw: mne.io.BaseRaw, names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Digitised positions (head coordinates) the file carries for ``names``."""
+    idx = {n: i for i, n in enumerate(raw.ch_names)}
+    out = {}
+    for n in names:
+        p = np.asarray(raw.info["chs"][idx[n]]["loc"][:3], dtype=np.float64)
+        if np.isfinite(p).all() and np.linalg.norm(p) > 1e-6:
+            out[n] = p
+    return out
+
+
+def map_channels(raw: mne.io.BaseRaw, candidates: Sequence[str], prep: Preprocess
+                 ) -> tuple[dict[str, str], dict[str, tuple[str, str]], dict[str, str]]:
+    """Which file channel feeds which model channel: ``(mapping {label: electrode},
+    how {electrode: (label, how)}, unused {label: why})``. In order: ``prep.rename``,
+    10-20/10-10 names, then positions (the file's or ``prep.montage``'s) of labels that
+    are no electrode name."""
+    wanted = list(prep.channel_names)
+    mapping: dict[str, str] = {}
+    how: dict[str, tuple[str, str]] = {}
+    for label, std in _renamed(candidates, prep.rename_map).items():
+        mapping[label] = std
+        how[std] = (label, "data.rename")
+    rest = [n for n in candidates if n not in mapping]
+    for label, std in match_channels(rest, [c for c in wanted if c not in how]).items():
+        mapping[label] = std
+        how[std] = (label, "name")
+    positions = _file_positions(raw, candidates)
+    if prep.montage_obj is not None:
+        positions.update(montage_positions(prep.montage_obj, candidates))
+    unnamed = [n for n in candidates if n not in mapping and normalize_name(n) is None and bipolar_parts(n) is None]
+    free = [c for c in wanted if c not in how]
+    placed = {n: positions[n] for n in unnamed if n in positions}
+    if placed and free:
+        every = np.stack(list(positions.values()))
+        for std, (label, angle) in map_by_position(placed, free, every).items():
+            mapping[label] = std
+            how[std] = (label, f"position ({angle:.0f} deg)")
+    unused: dict[str, str] = {}
+    for n in candidates:
+        if n in mapping:
+            continue
+        std = normalize_name(n)
+        if bipolar_parts(n) is not None:
+            unused[n] = "bipolar derivation, usable through data.rename"
+        elif std is not None:
+            unused[n] = f"duplicate of {how[std][0]}" if std in how else "not in data.channels"
+        elif n in positions:
+            unused[n] = f"no free model electrode within {MAX_ANGLE_DEG:g} deg"
+        else:
+            unused[n] = "no 10-20 name or position"
+    return mapping, how, unused
+
+
+def _no_match(path: str, unused: Mapping[str, str]) -> DataError:
+    names = list(unused)
+    shown = ", ".join(names[:6]) + (", ..." if len(names) > 6 else "")
+    why = set(unused.values())
+    bipolar = [n for n in names if bipolar_parts(n) is not None]
+    if bipolar:
+        b = bipolar[0]
+        hint = (f"bipolar derivations such as {b!r} are used only through data.rename (e.g. {{{b!r}: {bipolar_parts(b)[0]!r}}}) "
+                "with that electrode in data.channels")
+    elif "no 10-20 name or position" in why:
+        hint = ("the file gives them no positions: name them with data.rename, give their positions with data.montage "
+                "(an MNE standard montage such as GSN-HydroCel-128, or a montage file), or set data.channels")
+    elif "not in data.channels" in why:
+        hint = "set data.channels to the electrodes the file holds"
+    else:
+        hint = f"their positions lie more than {MAX_ANGLE_DEG:g} deg from every electrode of data.channels"
+    return fail(path, f"no EEG channel matches the model's channel set by name or position ({shown}); {hint}",
+                "no EEG channel matches the model's channel set")
 
 
 def preprocess_raw(raw: mne.io.BaseRaw, prep: Preprocess, path: str = "<memory>") -> Recording:
     """Clean an MNE Raw (see the module doc) into a :class:`Recording`; errors name ``path``."""
-    _events_to_annotations(raw)
+    _events_to_annotations(raw, path)
     eeg = mne.pick_types(raw.info, eeg=True, exclude=[])
-    if len(eeg) == 0:
-        raise DataError(f"{path}: no EEG channels (channel types: {sorted(set(raw.get_channel_types()))})")
     eeg_names = [raw.ch_names[i] for i in eeg]
-    mapping = match_channels(eeg_names, prep.channel_names)
+    # data.rename may name a channel the file typed otherwise (a bipolar EOG/EEG lead)
+    extra = [n for n in _renamed(raw.ch_names, prep.rename_map) if n not in eeg_names]
+    candidates = eeg_names + [n for n in extra if raw.get_channel_types([n])[0] != "stim"]
+    if not candidates:
+        raise fail(path, f"no EEG channels (channel types: {sorted(set(raw.get_channel_types()))})", "no EEG channels")
+    mapping, how, unused = map_channels(raw, candidates, prep)
     if not mapping:
-        shown = ", ".join(eeg_names[:6]) + (", ..." if len(eeg_names) > 6 else "")
-        raise DataError(f"{path}: no EEG channel matches a 10-20/10-10 name of the channel set ({shown})")
+        raise _no_match(path, unused)
     sfreq = float(raw.info["sfreq"])
     if sfreq + 1e-6 < prep.sfreq:
-        raise DataError(f"{path}: sampling rate {sfreq:g} Hz is below the {prep.sfreq:g} Hz the framing needs")
+        raise fail(path, f"sampling rate {sfreq:g} Hz is below the {prep.sfreq:g} Hz the framing needs",
+                   f"sampling rate below {prep.sfreq:g} Hz")
     marked_bad = {mapping[b] for b in raw.info["bads"] if b in mapping}
     annotations = _relative_annotations(raw)
     raw = raw.copy().pick(list(mapping)).load_data(verbose="error")
@@ -190,7 +352,8 @@ def preprocess_raw(raw: mne.io.BaseRaw, prep: Preprocess, path: str = "<memory>"
     x = raw.get_data() * 1e6  # volts -> µV
     seconds = x.shape[1] / prep.sfreq
     if seconds + 1e-9 < prep.min_seconds:
-        raise DataError(f"{path}: recording is {seconds:.2f} s long, shorter than one clip of {prep.min_seconds:g} s")
+        raise fail(path, f"recording is {seconds:.2f} s long, shorter than one clip of {prep.min_seconds:g} s",
+                   f"shorter than one clip of {prep.min_seconds:g} s")
     sd = x.std(axis=1)
     for i, name in enumerate(raw.ch_names):
         if name in bads:
@@ -218,7 +381,8 @@ def preprocess_raw(raw: mne.io.BaseRaw, prep: Preprocess, path: str = "<memory>"
     for c in prep.channel_names:
         if c not in mapping.values():
             bads.setdefault(c, "missing")
-    return Recording(out.astype(np.float32), prep.sfreq, list(prep.channel_names), valid, str(path), annotations, bads)
+    meta = {"mapping": {c: list(how[c]) for c in prep.channel_names if c in how}, "unused": unused}
+    return Recording(out.astype(np.float32), prep.sfreq, list(prep.channel_names), valid, str(path), annotations, bads, meta)
 
 
 def _normalize(x: np.ndarray, valid: np.ndarray, prep: Preprocess) -> np.ndarray:
@@ -255,13 +419,21 @@ def find_files(folder: str | os.PathLike) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if (p.is_file() or p.suffix.lower() == ".mff") and is_eeg_file(p))
 
 
-def iter_recordings(paths: Sequence[str | os.PathLike], prep: Preprocess) -> Iterator[Recording]:
-    """Read files one by one; a bad file is reported as a warning and skipped."""
+def iter_recordings(paths: Sequence[str | os.PathLike], prep: Preprocess,
+                    failures: Failures | None = None) -> Iterator[Recording]:
+    """Read files one by one; a bad file is reported as a one-line notice, skipped and
+    added to ``failures``."""
+    failures = Failures() if failures is None else failures
     for p in paths:
         try:
             yield read_recording(p, prep)
         except DataError as exc:
-            warnings.warn(f"skipped {exc}", stacklevel=2)
+            failures.add(p, str(exc), reason=reason_of(exc))
+
+
+def none_readable(folder: Any, n_files: int, failures: Failures) -> DataError:
+    """The error of a folder where no file could be read, with the files' own reasons."""
+    return failures.error(folder, n_files, "EEG file(s)")
 
 
 def read_folder(folder: str | os.PathLike, prep: Preprocess | None = None, max_files: int | None = None) -> list[Recording]:
@@ -272,9 +444,10 @@ def read_folder(folder: str | os.PathLike, prep: Preprocess | None = None, max_f
         files = files[: int(max_files)]
     if not files:
         raise DataError(f"{folder}: no EEG file found (extensions: {', '.join(EXTENSIONS)})")
-    recs = list(iter_recordings(files, prep))
+    failures = Failures()
+    recs = list(iter_recordings(files, prep, failures))
     if not recs:
-        raise DataError(f"{folder}: none of the {len(files)} EEG file(s) could be read")
+        raise none_readable(folder, len(files), failures)
     return recs
 
 
@@ -319,16 +492,26 @@ def read_label_csv(csv: str | os.PathLike) -> dict[str, dict[str, Any]]:
     if path_col is None or "label" not in cols:
         raise DataError(f"{csv}: label table needs a 'path' (or 'file') column and a 'label' column, has {list(table.columns)}")
     out: dict[str, dict[str, Any]] = {}
+    unlabelled = []
     for _, row in table.iterrows():
         p = Path(str(row[path_col]))
         p = p if p.is_absolute() else csv.parent / p
-        entry: dict[str, Any] = {"label": str(row[cols["label"]]).strip()}
+        value = row[cols["label"]]
+        if _isnan(value) or not str(value).strip():
+            unlabelled.append(str(row[path_col]))  # an empty cell is no class named "nan"
+            continue
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)  # a column pandas read as float because of an empty cell
+        entry: dict[str, Any] = {"label": str(value).strip()}
         for key in ("subject", "split"):
             if key in cols and not _isnan(row[cols[key]]):
                 entry[key] = str(row[cols[key]]).strip()
         if "split" in entry:
             entry["split"] = SPLIT_DIRS.get(entry["split"].lower(), entry["split"].lower())
         out[str(p.resolve())] = entry
+    if unlabelled:
+        notice(f"{csv}: {len(unlabelled)} row(s) with no label left unlabelled ({', '.join(unlabelled[:5])}"
+               f"{', ...' if len(unlabelled) > 5 else ''})")
     return out
 
 

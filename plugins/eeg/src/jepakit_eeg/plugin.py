@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from jepakit import Domain, hookimpl
+from jepakit import Domain, hookimpl, lazy
 
-from .baselines import bandpower_logreg
-from .data import load, prepare
-from .tokenizer import EEGVideoTokenizer, ScalpMapTokenizer
+# components by reference: listing plugins imports neither torch nor MNE (jepakit.lazy)
 
 # V-JEPA-style 3-D masks: target tubes span part of the clip's time axis and a patch of
 # electrodes (or scalp); the context is everything no target covers.
@@ -34,7 +32,7 @@ DEFAULTS = {
 }
 
 QUICK = {
-    "data": {"subjects": 24, "seconds": 24.0},
+    "synthetic": {"subjects": 24, "seconds": 24.0},  # the embedded cohort only, never a user's folder
     "model": {"width": 64, "depth": 2, "heads": 2, "pred_width": 32, "pred_depth": 1, "pred_heads": 2},
     "train": {"steps": 30, "batch_size": 16, "progress": False},
     "eval": {"seeds": 1, "sup_steps": 30, "fractions": [0.1, 1.0]},
@@ -43,7 +41,7 @@ QUICK = {
 # 300 subjects (90 held out): with 100 (30 held out) one recording moved balanced accuracy by
 # 3 points and the std over label draws reached 0.18, too noisy to tell methods apart
 BENCH = {
-    "data": {"subjects": 300, "seconds": 32.0},
+    "synthetic": {"subjects": 300, "seconds": 32.0},
     "model": {"width": 64, "depth": 3, "heads": 4, "pred_width": 32, "pred_depth": 2, "pred_heads": 4},
     "train": {"steps": 300, "batch_size": 32, "lr": 1e-3, "progress": False},
     "eval": {"seeds": 3, "sup_steps": 100, "fractions": [0.01, 0.1, 1.0]},
@@ -60,20 +58,20 @@ VARIANTS = {
 
 @hookimpl
 def jepakit_register_tokenizers(register):
-    register("eeg-vjepa", EEGVideoTokenizer, "EEG-VJEPA: frames of channels x short window, tubelets of channel group x time x frames")
-    register("eeg-scalp", ScalpMapTokenizer, "scalp maps interpolated from montage positions, tubelets of scalp patch x time")
+    register("eeg-vjepa", "jepakit_eeg.tokenizer:EEGVideoTokenizer", "EEG-VJEPA: frames of channels x short window, tubelets of channel group x time x frames")
+    register("eeg-scalp", "jepakit_eeg.tokenizer:ScalpMapTokenizer", "scalp maps interpolated from montage positions, tubelets of scalp patch x time")
 
 
 @hookimpl
 def jepakit_register_domains(register):
     register(Domain(
         name="eeg",
-        load=load,
+        load=lazy("jepakit_eeg.data:load"),
         summary="EEG (any format MNE reads; synthetic 10-20 cohort by default): normal vs abnormal on held-out subjects",
         defaults=DEFAULTS,
         quick=QUICK,
         bench=BENCH,
         variants=VARIANTS,
-        baselines={"bandpower-logreg": bandpower_logreg},
-        prepare=prepare,
+        baselines={"bandpower-logreg": lazy("jepakit_eeg.baselines:bandpower_logreg")},
+        prepare=lazy("jepakit_eeg.data:prepare"),
     ))

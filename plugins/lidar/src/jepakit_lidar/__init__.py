@@ -1,10 +1,26 @@
-"""jepakit-lidar: LiDAR point clouds for jepakit (AD-L-JEPA style sparse-voxel BEV JEPA)."""
+"""jepakit-lidar: LiDAR point clouds for jepakit (AD-L-JEPA style sparse-voxel BEV JEPA).
 
-from .sparse import SparseBackbone, SparseVoxels, TorchSparseConv3d, spconv_available
-from .tokenizer import SparseBEVTokenizer
-from .voxelize import VoxelGrid, Voxels, voxelize
+The names below load on first access (PEP 562): the entry point imports this package,
+and `jepakit domains` must not pay for torch to list it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["SparseBEVTokenizer", "SparseBackbone", "SparseVoxels", "TorchSparseConv3d", "VoxelGrid", "Voxels",
-           "spconv_available", "voxelize"]
+_WHERE = {
+    "SparseBackbone": ".sparse", "SparseVoxels": ".sparse", "TorchSparseConv3d": ".sparse", "spconv_available": ".sparse",
+    "SparseBEVTokenizer": ".tokenizer", "VoxelGrid": ".voxelize", "Voxels": ".voxelize", "voxelize": ".voxelize",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        return getattr(importlib.import_module(_WHERE[name], __name__), name)
+    raise AttributeError(f"module 'jepakit_lidar' has no attribute {name!r}")
+
+
+__all__ = sorted(_WHERE)

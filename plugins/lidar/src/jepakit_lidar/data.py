@@ -17,7 +17,9 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from .voxelize import VoxelGrid, voxelize
+from jepakit.errors import notice
+
+from .voxelize import VoxelGrid, Voxels, voxelize
 
 IN_CHANS = 6
 
@@ -25,12 +27,16 @@ IN_CHANS = 6
 def voxel_features(points: Tensor, grid: VoxelGrid, max_points: int, max_voxels: int, seed: int | None = None) -> tuple[Tensor, Tensor]:
     """Voxelise one scan and return (features (V, 6), coords (V, 3) z, y, x)."""
     vox = voxelize(points, grid, max_points, max_voxels, drop="first" if seed is None else "random", seed=seed)
+    return _features(vox, grid, max_points), vox.coords
+
+
+def _features(vox: Voxels, grid: VoxelGrid, max_points: int) -> Tensor:
     lo = torch.tensor(grid.point_range[:3])
     vs = torch.tensor(grid.voxel_size)
     centre = lo + (vox.coords.flip(1).float() + 0.5) * vs  # coords are (z, y, x)
     mean = vox.features
     z0, z1 = grid.point_range[2], grid.point_range[5]
-    feats = torch.cat(
+    return torch.cat(
         [
             (mean[:, :3] - centre) / vs,
             ((mean[:, 2:3] - z0) / (z1 - z0)),
@@ -39,7 +45,6 @@ def voxel_features(points: Tensor, grid: VoxelGrid, max_points: int, max_voxels:
         ],
         1,
     )
-    return feats, vox.coords
 
 
 class ScanDataset(Dataset):
@@ -47,15 +52,20 @@ class ScanDataset(Dataset):
 
     Items are computed once and cached: voxelising is cheap but the synthetic ray
     caster and file parsing are not, and pretraining visits each scan many times.
+    Caps drop at random, seeded by ``seed + i`` (:func:`voxelize` ``drop="random"``), so a
+    scan stored in scan order loses no part of the scene in particular; the first scan
+    over ``max_voxels`` is reported as a one-line notice (``names[i]`` names it).
     """
 
     def __init__(
         self, source: Callable[[int], tuple[Tensor, Tensor | None]], n: int, grid: VoxelGrid, max_points: int = 32,
-        max_voxels: int = 40000, cache: bool = True,
+        max_voxels: int = 40000, cache: bool = True, seed: int = 0, names: Sequence[str] | None = None,
     ):
         self.source, self.n, self.grid = source, int(n), grid
         self.max_points, self.max_voxels, self.cache = int(max_points), int(max_voxels), bool(cache)
+        self.seed, self.names = int(seed), names
         self._items: dict[int, dict[str, Tensor]] = {}
+        self._reported = False
 
     def __len__(self) -> int:
         return self.n
@@ -67,8 +77,18 @@ class ScanDataset(Dataset):
         if i in self._items:
             return self._items[i]
         points, label = self.source(i)
-        feats, coords = voxel_features(torch.as_tensor(points, dtype=torch.float32), self.grid, self.max_points, self.max_voxels)
-        item = {"voxel_feats": feats, "voxel_coords": coords}
+        vox = voxelize(torch.as_tensor(points, dtype=torch.float32), self.grid, self.max_points, self.max_voxels, drop="random",
+                       seed=self.seed + i)
+        if vox.total_voxels > self.max_voxels and not self._reported:
+            self._reported = True
+            name = self.names[i] if self.names is not None else f"scan {i}"
+            lost = vox.total_voxels - self.max_voxels
+            notice(
+                f"{name}: {lost:,} of its {vox.total_voxels:,} voxels ({lost / vox.total_voxels:.0%}) dropped at random to fit "
+                f"data.max_voxels={self.max_voxels}; raise data.max_voxels or data.voxel_size to keep them "
+                "(later scans over the cap are not reported)"
+            )
+        item = {"voxel_feats": _features(vox, self.grid, self.max_points), "voxel_coords": vox.coords}
         if label is not None:
             item["label"] = torch.as_tensor(label, dtype=torch.long)
         if self.cache:

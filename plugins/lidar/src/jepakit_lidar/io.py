@@ -2,7 +2,10 @@
 
 Every reader returns a float32 array (N, 4): x, y, z, intensity (0 where the file has
 none). Intensities above 1 are rescaled to [0, 1] as 8-bit (max <= 255) or 16-bit
-values, so scans from different sensors share one scale. Formats: KITTI ``.bin``,
+values, so scans from different sensors share one scale; LAS/LAZ integer intensities
+follow the same rule (:func:`las_intensity`: a file's maximum <= 255 -> 8-bit), so one
+scene gives the same features as ``.bin`` with reflectance in [0, 1] and as 8- or
+16-bit LAS. Formats: KITTI ``.bin``,
 ``.npy``/``.npz``, PCD (ascii and binary), PLY (ascii and binary vertex elements) and
 LAS/LAZ through laspy (optional extra ``jepakit-lidar[las]``). Bad input raises
 :class:`jepakit.errors.DataError` with one line naming the file.
@@ -10,6 +13,7 @@ LAS/LAZ through laspy (optional extra ``jepakit-lidar[las]``). Bad input raises
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Iterable
@@ -39,9 +43,21 @@ def _finish(path: Path, xyz: np.ndarray, intensity: np.ndarray | None) -> np.nda
         if top > 1.0:
             inten = inten / (255.0 if top <= 255.0 else 65535.0)
         inten = np.clip(inten, 0.0, 1.0)
-    return np.concatenate([xyz, inten[:, None]], 1).astype(np.float32)
+    return np.concatenate([xyz, inten[:, None]], 1)  # float64: centring happens before the float32 cast
 
 
+def _float32(reader):
+    """Public readers return float32; ``reader.__wrapped__`` keeps float64 coordinates,
+    which projected coordinates (y ~ 5e6 m: a float32 step of 0.5 m) need until centred."""
+
+    @functools.wraps(reader)
+    def read(path: str | Path) -> np.ndarray:
+        return reader(path).astype(np.float32)
+
+    return read
+
+
+@_float32
 def read_bin(path: str | Path) -> np.ndarray:
     """KITTI velodyne scan: float32 records (x, y, z, intensity)."""
     path = Path(path)
@@ -65,6 +81,7 @@ def _from_array(path: Path, a: np.ndarray) -> np.ndarray:
     return _finish(path, a[:, :3], a[:, 3] if a.shape[1] > 3 else None)
 
 
+@_float32
 def read_npy(path: str | Path) -> np.ndarray:
     """``.npy`` (N, >=3) array or structured array; ``.npz``: the ``points`` array, else the only one."""
     path = Path(path)
@@ -91,6 +108,7 @@ _PCD_TYPES = {("F", 4): "f4", ("F", 8): "f8", ("I", 1): "i1", ("I", 2): "i2", ("
               ("U", 1): "u1", ("U", 2): "u2", ("U", 4): "u4", ("U", 8): "u8"}
 
 
+@_float32
 def read_pcd(path: str | Path) -> np.ndarray:
     """Point Cloud Library ``.pcd`` v0.7, ``DATA ascii`` or ``binary``."""
     path = Path(path)
@@ -156,6 +174,7 @@ _PLY_TYPES = {"char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1", "short":
               "float": "f4", "float32": "f4", "double": "f8", "float64": "f8"}
 
 
+@_float32
 def read_ply(path: str | Path) -> np.ndarray:
     """``.ply`` whose first element is ``vertex`` (ascii, binary little- or big-endian)."""
     path = Path(path)
@@ -214,41 +233,103 @@ def read_ply(path: str | Path) -> np.ndarray:
     return _finish(path, np.stack([cols[k] for k in "xyz"], 1), inten)
 
 
-def read_las(path: str | Path) -> np.ndarray:
-    """LAS/LAZ through laspy (LAZ also needs a backend such as lazrs)."""
-    path = Path(path)
+def las_intensity(raw: np.ndarray) -> np.ndarray:
+    """LAS integer intensities -> [0, 1]: a file whose largest intensity is <= 255 stores
+    8-bit values (divided by 255), any other 16-bit ones (divided by 65535, the LAS spec's
+    range). Decided per file, so 8- and 16-bit files of one scene match KITTI's [0, 1]."""
+    raw = np.asarray(raw, dtype=np.float64)
+    top = float(raw.max()) if raw.size else 0.0
+    return raw / (255.0 if top <= 255.0 else 65535.0)
+
+
+def _read_las(path: Path):
     try:
         import laspy
     except ImportError:
         raise DataError(f"{path}: reading LAS/LAZ needs laspy: pip install 'jepakit-lidar[las]'") from None
     try:
-        las = laspy.read(path)
+        return laspy.read(path)
     except Exception as exc:
         msg = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise DataError(f"{path}: cannot read LAS/LAZ ({msg})") from None
+
+
+def _las_points(path: Path, las) -> np.ndarray:
     xyz = np.stack([np.asarray(las.x), np.asarray(las.y), np.asarray(las.z)], 1)
-    inten = np.asarray(las.intensity, dtype=np.float64) / 65535.0 if "intensity" in las.point_format.dimension_names else None
+    inten = las_intensity(las.intensity) if "intensity" in las.point_format.dimension_names else None
     return _finish(path, xyz, inten)
+
+
+@_float32
+def read_las(path: str | Path) -> np.ndarray:
+    """LAS/LAZ through laspy (LAZ also needs a backend such as lazrs); intensities as
+    :func:`las_intensity` scales them."""
+    path = Path(path)
+    return _las_points(path, _read_las(path))
+
+
+# ASPRS standard point classes (LAS 1.4 R15, table 17); 0-1 mean "no class assigned"
+ASPRS_CLASSES = {
+    0: "never_classified", 1: "unclassified", 2: "ground", 3: "low_vegetation", 4: "medium_vegetation",
+    5: "high_vegetation", 6: "building", 7: "low_noise", 8: "model_key_point", 9: "water", 10: "rail",
+    11: "road_surface", 12: "overlap", 13: "wire_guard", 14: "wire_conductor", 15: "transmission_tower",
+    16: "wire_connector", 17: "bridge_deck", 18: "high_noise", 19: "overhead_structure", 20: "ignored_ground",
+    21: "snow", 22: "temporal_exclusion",
+}
+
+
+def asprs_name(code: int) -> str:
+    """Name of an ASPRS class code (``class_<code>`` for reserved and user codes)."""
+    return ASPRS_CLASSES.get(int(code), f"class_{int(code)}")
 
 
 READERS = {".bin": read_bin, ".npy": read_npy, ".npz": read_npy, ".pcd": read_pcd, ".ply": read_ply,
            ".las": read_las, ".laz": read_las}
 
 
-def read_points(path: str | Path) -> np.ndarray:
-    """Read one scan (any supported format) as float32 (N, 4): x, y, z, intensity."""
-    path = Path(path)
+def _read64(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    reader = READERS.get(path.suffix.lower())
+    suffix = path.suffix.lower()
+    reader = READERS.get(suffix)
     if reader is None:
         raise DataError(f"{path}: unsupported point-cloud format {path.suffix!r}; use one of {', '.join(SUFFIXES)}")
     try:
-        return reader(path)
+        if suffix in (".las", ".laz"):
+            las = _read_las(path)
+            dims = las.point_format.dimension_names
+            codes = np.asarray(las.classification, dtype=np.uint8) if "classification" in dims else None
+            return _las_points(path, las), codes
+        return reader.__wrapped__(path), None
     except DataError:
         raise
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         raise DataError(f"{path}: unreadable ({type(exc).__name__}: {exc})") from None
+
+
+def read_points(path: str | Path) -> np.ndarray:
+    """Read one scan (any supported format) as float32 (N, 4): x, y, z, intensity."""
+    return _read64(Path(path))[0].astype(np.float32)
+
+
+def scan_center(xyz: np.ndarray) -> np.ndarray:
+    """The shift ``data.center`` subtracts from a scan: the middle of its x and y extent
+    and, for z, its ground level, taken as the 1st percentile of z (robust to a few low
+    noise points; the median would sit in the canopy of a forest tile)."""
+    xyz = np.asarray(xyz, dtype=np.float64)
+    lo, hi = xyz[:, :2].min(0), xyz[:, :2].max(0)
+    return np.array([(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, float(np.percentile(xyz[:, 2], 1.0))])
+
+
+def read_scan(path: str | Path, center: bool = False) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """One scan as float32 (N, 4) points, its LAS classification codes (uint8 (N,), or
+    ``None`` for other formats and LAS without them) and the float64 shift (3,) that was
+    subtracted in float64 before the float32 cast: :func:`scan_center` with ``center``,
+    else zeros."""
+    pts, codes = _read64(Path(path))
+    shift = scan_center(pts[:, :3]) if center else np.zeros(3)
+    pts[:, :3] -= shift
+    return pts.astype(np.float32), codes, shift
 
 
 def list_scans(folder: str | Path) -> list[Path]:
@@ -349,13 +430,15 @@ def read_kitti_labels(label_path: str | Path, calib_path: str | Path) -> list[Bo
 
 
 def boxes_to_bev(
-    boxes: list[Box], point_range: tuple[float, ...], cell: tuple[float, float], occupied: np.ndarray, fov_deg: float = 40.0
+    boxes: list[Box], point_range: tuple[float, ...], cell: tuple[float, float], occupied: np.ndarray, fov_deg: float = 40.0,
+    origin: tuple[float, float] = (0.0, 0.0),
 ) -> np.ndarray:
     """Per-cell class map (H, W) over ``point_range`` with ``cell`` = (dx, dy) metres.
 
     A cell whose centre lies in a box gets that box's class; other occupied cells are
     background; empty cells, cells outside the front camera's field of view (KITTI only
-    labels objects there) and cells of ignored boxes are -1.
+    labels objects there) and cells of ignored boxes are -1. ``origin`` is the sensor's
+    x, y in the grid's frame (not 0 when ``data.center`` shifted the scan).
     """
     x0, y0 = point_range[0], point_range[1]
     h, w = occupied.shape
@@ -369,6 +452,7 @@ def boxes_to_bev(
         v = -math.sin(b.yaw) * dx + math.cos(b.yaw) * dy
         inside = (np.abs(u) <= b.length / 2) & (np.abs(v) <= b.width / 2)
         out[inside] = b.cls
-    in_fov = (gx > 0) & (np.abs(np.degrees(np.arctan2(gy, gx))) <= fov_deg)
+    sx, sy = gx - origin[0], gy - origin[1]
+    in_fov = (sx > 0) & (np.abs(np.degrees(np.arctan2(sy, sx))) <= fov_deg)
     out[~in_fov] = -1
     return out

@@ -34,16 +34,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scenes", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--batch", type=int, default=4)
-    ap.add_argument("--beams", type=int, default=BENCH["data"]["beams"])
-    ap.add_argument("--azimuths", type=int, default=BENCH["data"]["azimuths"])
-    ap.add_argument("--range", type=float, default=BENCH["data"]["point_range"][3], help="half width of the square range (m)")
+    ap.add_argument("--beams", type=int, default=BENCH["synthetic"]["beams"])
+    ap.add_argument("--azimuths", type=int, default=BENCH["synthetic"]["azimuths"])
+    ap.add_argument("--range", type=float, default=BENCH["synthetic"]["synthetic_point_range"][3], help="half width of the square range (m)")
     args = ap.parse_args(argv)
     r = args.range
-    data = dict(BENCH["data"], scenes=args.scenes, train_scenes=1, test_scenes=1, beams=args.beams, azimuths=args.azimuths,
+    data = dict(BENCH["synthetic"], scenes=args.scenes, train_scenes=1, test_scenes=1, beams=args.beams, azimuths=args.azimuths,
                 point_range=[-r, -r, -3.0, r, r, 3.0])
     bundle = load(**data)
-    grid = VoxelGrid(tuple(data["point_range"]), tuple(data["voxel_size"]))
-    from .plugin import _scene
+    grid = VoxelGrid(tuple(data["point_range"]), tuple(bundle.info["voxel_size"]))
+    from .loader import _scene
 
     reach = max(abs(v) for v in data["point_range"])
     clouds = [_scene(i, data["beams"], data["azimuths"], reach * 1.5, reach * 1.3)[0] for i in range(args.scenes)]

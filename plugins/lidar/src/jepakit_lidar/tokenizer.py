@@ -23,6 +23,8 @@ from jepakit.errors import DataError, check
 from .sparse import SparseBackbone, SparseVoxels
 from .voxelize import bev_cells
 
+DENSE_BEV_MAX_BYTES = 1 << 30
+
 
 class SparseBEVTokenizer(Tokenizer):
     """Sparse 3-D conv backbone -> height compression -> one token per BEV cell.
@@ -56,6 +58,15 @@ class SparseBEVTokenizer(Tokenizer):
             math.prod(s[2] for s in self.backbone.strides),
         )
         feat = self.backbone.out_channels * d2
+        # forward() holds a dense (B, H, W, D, C) BEV map: refuse, in one line, a grid whose
+        # map alone would take gigabytes a scene rather than fail inside torch
+        size = h2 * w2 * feat * 4
+        check(
+            size <= DENSE_BEV_MAX_BYTES,
+            f"spatial_shape {self.spatial_shape} gives a {h2}x{w2}-cell BEV map of {d2} heights x {self.backbone.out_channels} "
+            f"channels, {size / 2**30:.1f} GiB a scene (limit {DENSE_BEV_MAX_BYTES / 2**30:.0f} GiB): use a smaller "
+            "data.point_range or a larger data.voxel_size",
+        )
         self.proj = nn.Linear(feat, self.dim)
         nn.init.trunc_normal_(self.proj.weight, std=(1.0 / feat) ** 0.5)
         nn.init.zeros_(self.proj.bias)

@@ -4,8 +4,10 @@ The semantics follow spconv's ``PointToVoxel`` so that the two can be compared: 
 belongs to voxel ``floor((p - range_min) / voxel_size)`` (float32 arithmetic) when that
 index lies inside the grid; voxels are numbered in order of their first point; a voxel
 keeps its first ``max_points`` points and only the first ``max_voxels`` voxels survive.
-``drop="random"`` instead shuffles the points with the given seed first, so which
-points and voxels survive a cap is random but reproducible.
+``drop="random"`` instead shuffles the points with the given seed first and numbers
+the voxels in a random order, so which points survive ``max_points`` and which voxels
+survive ``max_voxels`` is a uniform random draw (no bias to the start of the file, to
+one part of the scene or to dense voxels), reproducible from the seed.
 """
 
 from __future__ import annotations
@@ -54,12 +56,14 @@ class VoxelGrid:
 class Voxels:
     """``features`` (V, C): mean of the kept points; ``coords`` (V, 3) long (z, y, x);
     ``num_points`` (V,); ``point_voxel`` (P,): each input point's voxel row, -1 when the
-    point fell outside the range or was dropped by a cap."""
+    point fell outside the range or was dropped by a cap; ``total_voxels``: the voxels
+    the points in range occupy before the ``max_voxels`` cap."""
 
     features: Tensor
     coords: Tensor
     num_points: Tensor
     point_voxel: Tensor
+    total_voxels: int = -1
 
 
 def voxelize(
@@ -92,7 +96,7 @@ def voxelize(
     point_voxel = torch.full((p,), -1, dtype=torch.long)
     if idx.numel() == 0:
         empty = pts.new_zeros(0, pts.shape[1])
-        return Voxels(empty, torch.zeros(0, 3, dtype=torch.long), torch.zeros(0, dtype=torch.long), point_voxel)
+        return Voxels(empty, torch.zeros(0, 3, dtype=torch.long), torch.zeros(0, dtype=torch.long), point_voxel, 0)
     # one stable sort groups the points by voxel and keeps input order inside a voxel:
     # it gives the distinct voxels, each point's voxel and its rank inside it at once
     skey, perm = torch.sort(key, stable=True)
@@ -102,8 +106,11 @@ def voxelize(
     group = torch.cumsum(new, 0) - 1  # voxel (in key order) of each sorted point
     slot_sorted = torch.arange(skey.numel()) - starts[group]
     first = perm[starts]  # input position of each voxel's first point
-    # number voxels by their first point, as PointToVoxel does
-    by_first = torch.argsort(first)
+    # number voxels by their first point, as PointToVoxel does; "random": in random order
+    if drop == "random":
+        by_first = torch.randperm(first.numel(), generator=g)
+    else:
+        by_first = torch.argsort(first)
     rank_of = torch.empty_like(by_first)
     rank_of[by_first] = torch.arange(by_first.numel())
     vid = torch.empty_like(perm)
@@ -120,7 +127,7 @@ def voxelize(
     k = skey[starts[by_first[:nv]]]
     coords = torch.stack([k // (nx * ny), (k // nx) % ny, k % nx], 1)
     point_voxel[order[kp]] = kv
-    return Voxels(feats, coords, counts, point_voxel)
+    return Voxels(feats, coords, counts, point_voxel, int(first.numel()))
 
 
 def bev_cells(coords: Tensor, grid_hw: Sequence[int], stride_yx: Sequence[int]) -> Tensor:

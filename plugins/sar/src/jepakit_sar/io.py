@@ -7,9 +7,10 @@ the complex backscatter). What a file holds is stated by ``scale``:
 * ``"intensity"``: values are power, amplitude = sqrt(value);
 * ``"db"``: values are 10 log10(intensity), amplitude = 10 ** (value / 20).
 
-Complex arrays (SLC in NumPy or TIFF) always become ``abs(value)``; ``scale`` is then
-ignored. Formats: GeoTIFF/TIFF (tifffile), PNG/JPEG (pillow; colour images are converted
-to grey), NumPy ``.npy``/``.npz`` (the first or the named array), and MSTAR raw files
+Complex arrays (SLC in NumPy or TIFF) always become ``abs(value)``; a ``scale`` other
+than amplitude is then ignored, and said so. Formats: GeoTIFF/TIFF (tifffile; the GDAL
+no-data value marks pixels as missing), PNG/JPEG (pillow; grey images saved as RGB are
+read as grey, a colour composite whose channels differ needs ``band``), NumPy ``.npy``/``.npz`` (the first or the named array), and MSTAR raw files
 (Phoenix ASCII header, then big-endian float32 magnitude then phase for target chips, or
 big-endian uint16 magnitude after a 512-byte native header for full scenes). MSTAR files
 are recognised by their header, whatever their extension (``.000``, ``.015``...).
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jepakit.errors import DataError
+from jepakit.errors import DataError, notice
 
 SCALES = ("amplitude", "intensity", "db")
 TIFF_EXT = {".tif", ".tiff"}
@@ -128,28 +129,35 @@ def read_mstar(path: str | os.PathLike) -> MSTARFile:
     return MSTARFile(magnitude, phase, fields)
 
 
-def to_amplitude(values: np.ndarray, scale: str, path: Path | str) -> np.ndarray:
-    """Convert a real or complex array to linear amplitude (float32), checking values."""
+def to_amplitude(values: np.ndarray, scale: str, path: Path | str, allow_missing: bool = False) -> np.ndarray:
+    """Convert a real or complex array to linear amplitude (float32), checking values.
+    NaN/Inf pixels are an error, or stay NaN (missing) with ``allow_missing``."""
     if scale not in SCALES:
         raise DataError(f"{path}: unknown scale {scale!r}; valid: {', '.join(SCALES)}")
     a = np.asarray(values)
     if np.iscomplexobj(a):
-        out = np.abs(a)
+        if scale != "amplitude":
+            notice(f"{path}: complex (SLC) pixels are read as their magnitude; scale={scale} does not apply to them")
+        out = np.abs(a).astype(np.float64)
     else:
         a = a.astype(np.float64)
         if not np.isfinite(a).all():
             bad = int((~np.isfinite(a)).sum())
-            raise DataError(f"{path}: {bad} NaN or infinite pixel(s)")
+            if not allow_missing:
+                raise DataError(f"{path}: {bad} NaN or infinite pixel(s)")
+            a = np.where(np.isfinite(a), a, np.nan)
         if scale == "db":
             out = np.power(10.0, a / 20.0)
         else:
             if (a < 0).any():
                 raise DataError(
-                    f"{path}: negative {scale} values (min {a.min():.3g}); if the file is in decibels set data.scale=db"
+                    f"{path}: negative {scale} values (min {np.nanmin(a):.3g}); if the file is in decibels set data.scale=db"
                 )
             out = np.sqrt(a) if scale == "intensity" else a
     if not np.isfinite(out).all():
-        raise DataError(f"{path}: NaN or infinite pixel(s)")
+        if not allow_missing:
+            raise DataError(f"{path}: {int((~np.isfinite(out)).sum())} NaN or infinite pixel(s)")
+        out = np.where(np.isfinite(out), out, np.nan)
     return out.astype(np.float32)
 
 
@@ -169,27 +177,45 @@ def _single_channel(a: np.ndarray, path: Path, band: int | None) -> np.ndarray:
 
 
 def _read_pil(path: Path) -> np.ndarray:
+    """Grey image -> (H, W); colour image -> (H, W) when its channels agree (grey chips
+    are often saved as RGB), else (H, W, 3): a colour composite, whose band is picked
+    by ``band`` rather than blended into a luminance that no SAR channel holds."""
     from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(path) as im:
-            if im.mode in ("RGB", "RGBA", "P", "LA", "CMYK", "YCbCr"):
-                im = im.convert("L")  # grey chips are often saved as RGB
+            if im.mode == "LA":
+                im = im.convert("L")
+            if im.mode in ("RGB", "RGBA", "P", "CMYK", "YCbCr"):
+                rgb = np.asarray(im.convert("RGB")).astype(np.int16)
+                # JPEG leaves grey pixels within a step or two of each other
+                if np.abs(rgb[..., 1:] - rgb[..., :1]).max(initial=0) <= 3:
+                    return np.asarray(im.convert("L"))
+                return rgb.astype(np.uint8)
             return np.asarray(im)
     except (UnidentifiedImageError, OSError, SyntaxError) as exc:
         raise DataError(f"{path}: unreadable image: {exc}") from None
 
 
-def _read_tiff(path: Path) -> np.ndarray:
+def _read_tiff(path: Path) -> tuple[np.ndarray, float | None]:
+    """The image and its GDAL no-data value (None when the file has none)."""
     import tifffile
 
     try:
-        a = tifffile.imread(path)
+        with tifffile.TiffFile(path) as tif:
+            a = tif.asarray()
+            tag = tif.pages[0].tags.get(42113) if len(tif.pages) else None  # GDAL_NODATA
+            nodata = tag.value if tag is not None else None
     except Exception as exc:  # tifffile raises several types for damaged files
         raise DataError(f"{path}: unreadable TIFF: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from None
     if a.size == 0:  # tifffile returns an empty array when no page can be found
         raise DataError(f"{path}: unreadable TIFF: no image data")
-    return a
+    if nodata is not None:
+        try:
+            nodata = float(str(nodata).strip().strip("\x00"))
+        except ValueError:
+            raise DataError(f"{path}: GDAL_NODATA tag {nodata!r} is not a number") from None
+    return a, nodata
 
 
 def _read_numpy(path: Path, key: str | None) -> np.ndarray:
@@ -209,29 +235,61 @@ def _read_numpy(path: Path, key: str | None) -> np.ndarray:
     return obj
 
 
-def read_sar(
-    path: str | os.PathLike, scale: str = "amplitude", band: int | None = None, npz_key: str | None = None
-) -> np.ndarray:
-    """Read one single-channel SAR image as float32 linear amplitude ``(H, W)``."""
+@dataclass
+class SARImage:
+    """What :func:`read_image` read: linear amplitude (NaN where pixels are missing,
+    only with ``allow_missing``) and whether the file is an MSTAR target chip (a centred
+    target, cropped rather than tiled)."""
+
+    amplitude: np.ndarray
+    target_chip: bool = False
+
+    @property
+    def missing(self) -> int:
+        return int(np.isnan(self.amplitude).sum())
+
+
+def read_image(
+    path: str | os.PathLike, scale: str = "amplitude", band: int | None = None, npz_key: str | None = None,
+    allow_missing: bool = False,
+) -> SARImage:
+    """Read one single-channel SAR image. NaN/Inf and GDAL no-data pixels are an error,
+    or NaN in the result with ``allow_missing`` (for scenes whose tiles can do without)."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
     ext = path.suffix.lower()
+    nodata = None
     if ext in TIFF_EXT:
-        a = _read_tiff(path)
+        a, nodata = _read_tiff(path)
     elif ext in PIL_EXT:
         a = _read_pil(path)
     elif ext in NUMPY_EXT:
         a = _read_numpy(path, npz_key)
     elif is_mstar(path):
-        return to_amplitude(read_mstar(path).magnitude, "amplitude", path)
+        m = read_mstar(path)
+        return SARImage(to_amplitude(m.magnitude, "amplitude", path), target_chip=m.phase is not None)
     else:
         raise DataError(f"{path}: unsupported file type {ext or '(no extension)'!r} and not an MSTAR file")
     if a.dtype.kind not in "biufc":
         raise DataError(f"{path}: unsupported pixel type {a.dtype}")
     if a.size == 0:
         raise DataError(f"{path}: empty image")
-    return to_amplitude(_single_channel(a, path, band), scale, path)
+    a = _single_channel(a, path, band)
+    if nodata is not None:
+        hole = a == nodata if not np.isnan(nodata) else np.isnan(a)
+        if hole.any():
+            if not allow_missing:
+                raise DataError(f"{path}: {int(hole.sum())} no-data pixel(s) (GDAL_NODATA={nodata:g}) in one chip")
+            a = np.where(hole, np.nan, a.astype(np.complex128 if np.iscomplexobj(a) else np.float64))
+    return SARImage(to_amplitude(a, scale, path, allow_missing))
+
+
+def read_sar(
+    path: str | os.PathLike, scale: str = "amplitude", band: int | None = None, npz_key: str | None = None
+) -> np.ndarray:
+    """Read one single-channel SAR image as float32 linear amplitude ``(H, W)``."""
+    return read_image(path, scale, band, npz_key).amplitude
 
 
 def fit_chip(a: np.ndarray, size: int, pad_mode: str = "reflect") -> np.ndarray:

@@ -36,20 +36,30 @@ raw_linear = _head("linear")
 raw_mlp = _head("mlp")
 
 
+def min_samples_leaf(n_train: int) -> int:
+    """Rows per leaf for ``n_train`` labelled rows: sklearn's 20 from 200 rows on, a tenth
+    of the rows below (at least 1). With 20 per leaf, 40 or fewer labelled rows cannot
+    be split at all and the baseline predicts the class prior (0.44 accuracy where 3 rows
+    per leaf gave 0.92)."""
+    return int(max(1, min(20, n_train // 10)))
+
+
 def hist_gradient_boosting(task: Task, train_indices: Sequence[int], seed: int) -> np.ndarray:
-    """HistGradientBoosting (sklearn defaults) on the raw columns."""
+    """HistGradientBoosting (sklearn defaults but the leaf size, which scales with the
+    labelled rows: :func:`min_samples_leaf`) on the raw columns."""
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     x_tr, y_tr, x_te = _raw(task, train_indices)
+    leaf = min_samples_leaf(len(x_tr))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         if task.kind == "regression":
-            return HistGradientBoostingRegressor(random_state=seed).fit(x_tr, y_tr).predict(x_te)
+            return HistGradientBoostingRegressor(random_state=seed, min_samples_leaf=leaf).fit(x_tr, y_tr).predict(x_te)
         n = _n_classes(task)
         y_tr = y_tr.astype(int)
         if len(np.unique(y_tr)) < 2:
             return np.tile(np.eye(n)[y_tr[0]], (len(x_te), 1))
-        model = HistGradientBoostingClassifier(random_state=seed).fit(x_tr, y_tr)
+        model = HistGradientBoostingClassifier(random_state=seed, min_samples_leaf=leaf).fit(x_tr, y_tr)
         out = np.zeros((len(x_te), n))
         out[:, model.classes_.astype(int)] = model.predict_proba(x_te)
         return out

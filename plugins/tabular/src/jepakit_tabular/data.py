@@ -28,6 +28,8 @@ from .schema import (
     fit_schema,
     normalise_task,
     notice,
+    target_parse,
+    target_view,
     to_numeric,
 )
 from .synthetic import sklearn_table
@@ -47,6 +49,12 @@ def _split(labels: np.ndarray, ok: np.ndarray, task: str, test_size: float, seed
             strat = labels[rows]
     train, test = train_test_split(rows, test_size=test_size, random_state=seed, stratify=strat)
     return np.sort(train), np.sort(test)
+
+
+def _names(x: Any) -> list[str]:
+    if x is None:
+        return []
+    return [s.strip() for s in x.split(",")] if isinstance(x, str) else [str(s) for s in x]
 
 
 def _target_index(target: Any, names: list[str], source: str) -> int | None:
@@ -96,9 +104,20 @@ def load(
         target = default_target if target is None else target
         task = task or (default_task if target == default_target else None)
         source, task_name = f"sklearn:{table}", table
-    elif isinstance(path, pd.DataFrame):
-        frame, source, task_name = path.copy(), "DataFrame", None
+    elif isinstance(path, pd.DataFrame) or (hasattr(path, "to_pandas") and not isinstance(path, np.ndarray)):
+        # a pandas DataFrame, or a table that converts to one (pyarrow, polars)
+        frame = path.copy() if isinstance(path, pd.DataFrame) else path.to_pandas()
+        if not isinstance(frame, pd.DataFrame):
+            raise DataError(f"{type(path).__name__}.to_pandas() gave a {type(frame).__name__}, not a DataFrame")
+        source, task_name = type(path).__name__, None
         frame.columns = [str(c) for c in frame.columns]
+        dup = frame.columns[frame.columns.duplicated()]
+        if len(dup):
+            raise DataError(f"{source}: column name {dup[0]!r} occurs more than once; rename the columns")
+    elif not isinstance(path, (str, os.PathLike, np.ndarray)):
+        raise DataError(
+            f"data: a {type(path).__name__} is not a table; give a .csv/.parquet/.npy path, a pandas DataFrame or a 2-D array"
+        )
     elif isinstance(path, np.ndarray) or str(path).lower().endswith(".npy"):
         return _load_array(path, target, task, categorical, columns, test_size, split_seed, dependence, dependence_rows, saved)
     else:
@@ -112,8 +131,11 @@ def load(
     labels = ok = classes = None
     train = test = None
     pretrain_rows: np.ndarray | None = None
+    yparse = None
     if target is not None:
-        y = frame[target]
+        # a text target of numbers ("3,750", "?") is read as numbers, as in the schema
+        yparse = saved.target_parse if saved is not None else target_parse(frame[target])
+        y = target_view(frame[target], yparse, source)
         ok = ~_is_missing(y)
         if saved is not None:
             task = saved.task
@@ -132,13 +154,20 @@ def load(
             notice(f"{source}: {int((~ok).sum())} rows without a usable target are used for pretraining only")
         train, test = _split(labels, ok, task, float(test_size), int(split_seed), source)
         pretrain_rows = np.setdiff1d(np.arange(len(frame)), test)
-    if saved is not None:
-        schema = saved
-    else:
+    if saved is None:
         fit_rows = frame if pretrain_rows is None else frame.iloc[pretrain_rows]
-        schema = fit_schema(fit_rows, target, task, categorical, numeric, drop, source)
+        # entries read as missing are counted over all rows by encode_frame below
+        schema = fit_schema(fit_rows, target, task, categorical, numeric, drop, source, report=False)
         if classes is not None:
             schema.classes = classes  # classes seen only in the test rows still need an index
+        schema.target_parse = yparse
+    else:
+        schema = saved
+        known = {*schema.columns, *(d["name"] for d in schema.dropped), target, *_names(drop)}
+        extra = [str(c) for c in frame.columns if c not in known]
+        if extra:
+            shown = ", ".join(repr(c) for c in extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+            notice(f"{source}: {len(extra)} columns not in the pretrained schema are ignored: {shown}")
     num, cat = encode_frame(frame, schema, source)
     rows = ArrayRows(num)
     return _bundle(rows, cat, schema, None, labels, train, test, pretrain_rows, source, task_name or schema.target,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from jepakit import Domain, hookimpl
+from jepakit import Domain, hookimpl, lazy
 
-from .baselines import BASELINES
-from .data import load
-from .masks import CorrelatedMasker, SubsetMasker
-from .synthetic import TABLES
-from .tokenizer import TabularTokenizer
+# components by reference: listing plugins imports neither torch nor pandas (jepakit.lazy)
+BASELINES = {
+    "raw/linear": lazy("jepakit_tabular.baselines:raw_linear"),
+    "raw/mlp": lazy("jepakit_tabular.baselines:raw_mlp"),
+    "hgb": lazy("jepakit_tabular.baselines:hist_gradient_boosting"),
+}
+# the bundled sklearn tables of jepakit_tabular.synthetic.TABLES (a test keeps them equal)
+TABLES = ("breast_cancer", "wine", "digits", "diabetes")
 
 # The recipe is LeJEPA with views that are random column subsets (a column's neighbours
 # mean nothing). Chosen on a validation split of the training rows (root README, "Which recipe";
@@ -46,13 +49,13 @@ BENCH: dict = {}
 
 @hookimpl
 def jepakit_register_tokenizers(register):
-    register("tabular", TabularTokenizer, "one token per column (affine/periodic numeric, categorical tables) + regularization tokens")
+    register("tabular", "jepakit_tabular.tokenizer:TabularTokenizer", "one token per column (affine/periodic numeric, categorical tables) + regularization tokens")
 
 
 @hookimpl
 def jepakit_register_maskers(register):
-    register("tjepa-subset", SubsetMasker, "T-JEPA: random context column subset and disjoint target column subsets")
-    register("correlated", CorrelatedMasker, "correlated feature masking: seed column + its most dependent columns (mutual information)")
+    register("tjepa-subset", "jepakit_tabular.masks:SubsetMasker", "T-JEPA: random context column subset and disjoint target column subsets")
+    register("correlated", "jepakit_tabular.masks:CorrelatedMasker", "correlated feature masking: seed column + its most dependent columns (mutual information)")
 
 
 @hookimpl
@@ -60,7 +63,7 @@ def jepakit_register_domains(register):
     register(
         Domain(
             name="tabular",
-            load=load,
+            load=lazy("jepakit_tabular.data:load"),
             summary="tables (CSV, Parquet, DataFrame, .npy): T-JEPA column tokens; default data: sklearn's bundled tables",
             defaults=DEFAULTS,
             quick=QUICK,

@@ -1,0 +1,51 @@
+"""The domain record: what a plugin registers for ``jepakit bench DOMAIN``.
+
+Kept free of torch (and of everything the contract's tensors need) so that a plugin's
+entry-point module can build it at registration time: ``jepakit domains`` imports every
+plugin, and must answer fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .contract import Baseline, DataBundle
+
+
+@dataclass
+class Domain:
+    """A domain record.
+
+    ``load(path=None, **data_config)`` returns a :class:`DataBundle`; ``path=None``
+    means the domain's embedded default data. ``defaults`` is a nested config that
+    overrides the core's defaults (tokenizer/masker/target names and arguments, model
+    size, training); ``quick`` and ``bench`` are further overrides for ``jepakit bench
+    --quick`` and the default benchmark run. ``variants`` are named overrides that the
+    benchmark pretrains and reports side by side (e.g. two targets). ``baselines`` are
+    extra rows in the benchmark table. ``prepare(src, out, **kw)`` converts a dataset to
+    prepared arrays for fast loading. ``datasets`` names several default datasets (each a
+    set of ``data`` overrides) that the benchmark runs one after another when no
+    ``--data`` is given, for domains whose default data are unrelated tables or sets.
+
+    Any preset (``defaults``, ``quick``, ``bench``, a variant) may hold a ``synthetic``
+    section: ``data`` keys that size the embedded data (records to generate, scenes,
+    subjects). They reach ``load`` only when the user gave no data, so ``--quick`` never
+    reshapes a user's folder, and a checkpoint evaluated on user data drops them.
+
+    ``load``, ``prepare`` and the baselines may be :class:`~jepakit.lazy.lazy`
+    references, so that registering the domain imports nothing heavy.
+    """
+
+    name: str
+    load: Callable[..., DataBundle]
+    summary: str = ""
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    quick: Mapping[str, Any] = field(default_factory=dict)
+    bench: Mapping[str, Any] = field(default_factory=dict)
+    variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    baselines: Mapping[str, Baseline] = field(default_factory=dict)
+    prepare: Callable[..., Any] | None = None
+    datasets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)

@@ -161,3 +161,24 @@ def test_mixed_failures_are_counted_per_reason(tmp_path):
             load_folder(tmp_path, chip=64)
     msg = str(err.value)
     assert "a.tif" in msg and "3 files" in msg and "x2" in msg and "x1" in msg and "\n" not in msg
+
+
+def test_validation_split_keeps_each_scene_on_one_side(tmp_path):
+    # the core's validation split (eval.split=validation) draws from the training chips;
+    # chips of one tiled scene on both sides would score the probe on scenes it has seen
+    from jepakit.evaluate import validation_task
+
+    rng = np.random.default_rng(0)
+    for k, name in enumerate(("tank", "truck")):
+        (tmp_path / name).mkdir()
+        for i in range(6):
+            tifffile.imwrite(tmp_path / name / f"{i}.tif", (rng.gamma(1.0, 1.0 + k, (96, 96))).astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        bundle = load(path=str(tmp_path), chip=32, patch=8)
+    task = next(iter(bundle.tasks.values()))
+    assert task.split_key == "scene"
+    val = validation_task(task, 0.3, seed=0)
+    fit_scenes = {int(val.train[i]["scene"]) for i in range(len(val.train))}
+    held_scenes = {int(val.test[i]["scene"]) for i in range(len(val.test))}
+    assert fit_scenes and held_scenes and not fit_scenes & held_scenes

@@ -167,7 +167,7 @@ def _bench_data(
         vbundle = bundle if "data" not in extra else with_split(load_bundle(dom, vcfg, data=data), split)
         if echo:
             print(f"[{dom.name}] pretraining {name}: {vbundle.describe or ''}".rstrip(": "), flush=True)
-        runs[name] = all_runs[tag + name] = pretrain(dom, config=vcfg, out=out_dir / name, bundle=vbundle, echo=False)
+        runs[name] = all_runs[tag + name] = pretrain(dom, config=vcfg, out=out_dir / name, bundle=vbundle, echo=False, overwrite=True)
     for raw_name, task in bundle.tasks.items():
         task_name = tag + raw_name
         heads = list(ecfg["heads"])

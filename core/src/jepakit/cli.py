@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("domain")
     common(sp)
     sp.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    sp.add_argument("--overwrite", action="store_true", help="replace the run that --out holds (its files only)")
 
     sp = sub.add_parser("evaluate", help="probe a checkpoint on its domain's tasks")
     sp.add_argument("checkpoint")
@@ -44,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("src")
     sp.add_argument("out")
     sp.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="prepare option, e.g. rate=250")
+
+    sp = sub.add_parser("runs", help="list the runs under a folder: status, checkpoints (loss, RankMe), which to keep")
+    sp.add_argument("dir", nargs="?", default="runs", help="a run folder or a folder of runs (default: runs)")
+    sp.add_argument("--json", action="store_true", help="print the records as JSON")
     return p
 
 
@@ -89,7 +94,7 @@ def _early_checks(args: argparse.Namespace) -> None:
     missing checkpoint) answer before the training stack is imported (4 s here)."""
     from pathlib import Path
 
-    from .errors import DataError
+    from .errors import DataError, JepakitError
     from .plugins import get_domain
 
     for name in ([args.domain] if getattr(args, "domain", None) else []) + list(getattr(args, "domains", None) or []):
@@ -100,6 +105,65 @@ def _early_checks(args: argparse.Namespace) -> None:
     ckpt = getattr(args, "checkpoint", None)
     if ckpt is not None and not Path(ckpt).exists():
         raise DataError(f"checkpoint {ckpt} does not exist")
+    out = getattr(args, "out", None) if args.command in ("pretrain", "evaluate", "bench") else None
+    if out is not None:
+        # a file where the output folder (or one above it) should be: say so before any work
+        for folder in (Path(out), *Path(out).parents):
+            if folder.exists():
+                if not folder.is_dir():
+                    what = "is a file" if folder == Path(out) else f"lies under {folder}, a file"
+                    raise JepakitError(f"--out {out} {what}, not a folder; give a folder for the run's files")
+                break
+
+
+def _check_options(what: str, fn, kw: dict, skip: int = 0) -> None:
+    """Every key of ``kw`` is a keyword ``fn`` accepts (its first ``skip`` parameters are
+    positional): else one line naming the valid ones."""
+    import inspect
+
+    from .errors import ConfigError
+
+    try:
+        params = list(inspect.signature(fn).parameters.values())[skip:]
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in params):
+        return
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    bad = [k for k in kw if k not in names]
+    if bad:
+        raise ConfigError(f"{what} has no option {bad[0]!r}; valid: {', '.join(names) or '(none)'}")
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for an OSError met while writing (or reading) a run's files: what
+    happened, to which file, and for a checkpoint, whether the previous one survives."""
+    import errno
+    from pathlib import Path
+
+    where = exc.filename or ""
+    reason = (exc.strerror or str(exc)).strip()
+    path = Path(str(where)) if where else None
+    in_ckpt = path is not None and "checkpoints" in path.parts
+    ckpt_note = ""
+    if in_ckpt:  # checkpoints are written to a .tmp folder, then renamed: the last complete one is untouched
+        root = Path(*path.parts[: path.parts.index("checkpoints") + 1])
+        try:
+            prev = (root / "latest").read_text().strip()
+        except OSError:
+            prev = ""
+        ckpt_note = f"; the previous checkpoint {root / prev} is intact" if prev else "; no checkpoint had been written yet"
+    if exc.errno == errno.ENOSPC:
+        what = f"writing checkpoint {where}" if in_ckpt else f"writing {where}" if where else "writing"
+        return f"disk is full (no space left on device) {what}{ckpt_note}; free space and run again"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = "read-only file system" if exc.errno == errno.EROFS else "permission denied"
+        return f"cannot write {where}: {why}{ckpt_note}; choose another --out"
+    if exc.errno in (errno.EEXIST, errno.ENOTDIR):
+        return f"cannot write {where}: a file is in the way of a folder ({reason}); choose another --out"
+    if exc.errno == getattr(errno, "EDQUOT", None):
+        return f"disk quota exceeded writing {where}{ckpt_note}"
+    return f"{reason}: {where}{ckpt_note}" if where else reason
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -110,11 +174,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "domains":
             return _domains()
+        if args.command == "runs":
+            from .runs import list_runs, print_runs
+
+            return print_runs(list_runs(args.dir), args.dir, as_json=args.json)
         _early_checks(args)
         if args.command == "pretrain":
             from .train import pretrain
 
-            run = pretrain(args.domain, data=args.data, config=args.config, overrides=args.sets, out=args.out, resume=args.resume)
+            run = pretrain(args.domain, data=args.data, config=args.config, overrides=args.sets, out=args.out, resume=args.resume, overwrite=args.overwrite)
             last = run.history[-1]["loss"] if run.history else float("nan")
             print(f"pretrained {run.domain}: {len(run.history)} steps, final loss {last:.4f}, checkpoint {run.checkpoint}")
             return 0
@@ -156,20 +224,23 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise JepakitError(f"domain {dom.name!r} has no prepare step")
             kw = {}
             for item in args.sets:
-                key, _, value = item.partition("=")
-                kw[key] = parse_value(value)
+                key, eq, value = item.partition("=")
+                if not eq or not key.strip():
+                    raise JepakitError(f"--set expects option=value, got {item!r}")
+                kw[key.strip()] = parse_value(value)
+            _check_options(f"domain {dom.name!r} prepare", dom.prepare, kw, skip=2)
             path = dom.prepare(args.src, args.out, **kw)
             print(f"prepared {args.src} -> {path or args.out}")
             return 0
     except JepakitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except OSError as exc:  # --out read-only or a file, a full disk (ENOSPC), a missing file
+        print(f"error: {_os_error(exc)}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:  # TrainingInterrupted: where the checkpoint is, how to resume
+        print(str(exc) or "interrupted", file=sys.stderr)
+        return getattr(exc, "exit_code", 130)
     return 1
 
 

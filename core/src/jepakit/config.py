@@ -12,6 +12,11 @@ embedded (synthetic or bundled) data -- how many records to generate, scene size
 is merged into ``data``, at that layer's place in the order, only when the run has no
 data of the user's (no ``data.path``, see :func:`has_user_data`); on a user's files
 those keys are left out, so a preset never sizes or reshapes the user's data.
+
+Every merged config is checked against the declared schema of :mod:`jepakit.schema`
+(a type and a range per key); a bad value is a one-line :class:`ConfigError` naming
+the key, the value and what is allowed. A resumed run takes the checkpoint's config and
+only the changes that :func:`on_resume` allows (a longer ``train.steps``...).
 """
 
 from __future__ import annotations
@@ -23,7 +28,8 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from .errors import ConfigError, notice
+from .schema import check_device, check_run, validate  # noqa: F401 (check_device, check_run: re-exported)
 
 DEFAULTS: dict[str, Any] = {
     "data": {"path": None},
@@ -52,6 +58,9 @@ DEFAULTS: dict[str, Any] = {
     "train": {
         "steps": 1000, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-6, "warmup": 0.1, "weight_decay": 0.04,
         "clip": 1.0, "seed": 0, "device": "auto", "workers": 0, "ckpt_every": 0, "keep_checkpoints": 2,
+        # checkpoint every ckpt_minutes minutes of training too (0: off), so that a crash or a
+        # pre-emption loses at most that much; ckpt_every: every N steps (0: off)
+        "ckpt_minutes": 5.0,
         # the collapse guard: every rankme_every steps, RankMe and the across-sample spread
         # of the pooled embeddings of a fixed sample of rankme_samples items (all if fewer;
         # the RankMe paper warns that small samples bias it); a run whose RankMe falls
@@ -109,13 +118,27 @@ def parse_sets(items: Iterable[str]) -> dict[str, Any]:
 
 
 def load_file(path: str | Path) -> dict[str, Any]:
+    """A YAML (or JSON) config file's sections; every way it can be unreadable is one
+    :class:`ConfigError` line."""
     p = Path(path)
     if not p.exists():
         raise ConfigError(f"config file {p} does not exist")
+    if p.is_dir():
+        raise ConfigError(f"config file {p} is a folder; give a YAML file")
     try:
-        data = yaml.safe_load(p.read_text()) or {}
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {p} is not a text file (not UTF-8); give a YAML file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {p} cannot be read: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
-        raise ConfigError(f"config file {p} is not valid YAML: {str(exc).splitlines()[0]}") from None
+        kind = "JSON" if p.suffix.lower() == ".json" else "YAML"
+        first = " ".join(str(exc).split())  # the parser's message spans lines
+        raise ConfigError(f"config file {p} is not valid {kind}: {first}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {p} is nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config file {p} must hold a mapping of sections")
     return data
@@ -145,13 +168,14 @@ def _fold_synthetic(layer: Mapping[str, Any], with_synthetic: bool) -> Mapping[s
     return out
 
 
-def merge(*layers: Mapping[str, Any] | None, synthetic: bool | None = None) -> dict[str, Any]:
-    """Merge config layers left to right, validating section and key names.
+def merge(*layers: Mapping[str, Any] | None, synthetic: bool | None = None, check: bool = True) -> dict[str, Any]:
+    """Merge config layers left to right, validating section and key names, then (with
+    ``check``) every value against the schema (:func:`jepakit.schema.validate`).
 
     ``synthetic`` sections are folded into ``data`` when ``synthetic`` is True, dropped
     when False, and by default folded only if the merged layers give no ``data.path``."""
     if synthetic is None:
-        synthetic = not has_user_data(merge(*layers, synthetic=False))
+        synthetic = not has_user_data(merge(*layers, synthetic=False, check=False))
     cfg = copy.deepcopy(DEFAULTS)
     for layer in layers:
         if not layer:
@@ -173,7 +197,7 @@ def merge(*layers: Mapping[str, Any] | None, synthetic: bool | None = None) -> d
                 if key not in target:
                     raise ConfigError(f"unknown config key '{section}.{key}'; valid: {', '.join(sorted(target))}")
                 target[key] = copy.deepcopy(value)
-    return cfg
+    return validate(cfg, DEFAULTS) if check else cfg
 
 
 def component(cfg: Mapping[str, Any], section: str) -> tuple[str, dict[str, Any]]:
@@ -183,3 +207,54 @@ def component(cfg: Mapping[str, Any], section: str) -> tuple[str, dict[str, Any]
     if not name:
         raise ConfigError(f"no {section} chosen: set {section}.name (see `jepakit domains`)")
     return name, values
+
+
+# what a resumed run may change: how long it runs and how it is watched and saved, never
+# what it learns (its model, data, components, optimiser); eval.* only affects later probes
+RESUMABLE = {
+    "train.steps", "train.progress", "train.workers", "train.ckpt_every", "train.ckpt_minutes", "train.keep_checkpoints",
+    "train.device",
+    "train.stop_on_collapse",
+}
+RESUMABLE_SECTIONS = {"eval"}
+
+
+def _flat(cfg: Mapping[str, Any]) -> dict[str, Any]:
+    return {f"{s}.{k}": v for s, values in cfg.items() if isinstance(values, Mapping) for k, v in values.items()}
+
+
+def on_resume(saved: Mapping[str, Any], layers: Iterable[Mapping[str, Any] | None], step: int) -> dict[str, Any]:
+    """The config of a run resumed at ``step``: the checkpoint's ``saved`` config with the
+    user's ``layers`` (``--config``, ``--set``, ``--data``) applied where :data:`RESUMABLE`
+    allows; any other change is refused in one line, never ignored. ``train.steps`` may
+    grow (or stay) but not fall below ``step``."""
+    layers = [layer for layer in layers if layer]
+    if not layers:
+        return dict(saved)
+    new = merge(saved, *layers)
+    old_flat, new_flat = _flat(saved), _flat(new)
+    changed = [k for k in sorted(set(old_flat) | set(new_flat)) if old_flat.get(k, _MISSING) != new_flat.get(k, _MISSING)]
+    refused = [k for k in changed if k not in RESUMABLE and k.split(".")[0] not in RESUMABLE_SECTIONS]
+    if refused:
+        k = refused[0]
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        was = old_flat.get(k, "unset")
+        asked = new_flat.get(k, "unset (another component was chosen)")
+        allowed = ", ".join(sorted(RESUMABLE) + [f"{s}.*" for s in sorted(RESUMABLE_SECTIONS)])
+        raise ConfigError(
+            f"--resume cannot change {k} (the checkpoint has {was!r}, asked {asked!r}){more}; a resumed run may change "
+            f"only {allowed}: start a new run (another --out) for the rest"
+        )
+    steps, old_steps = int(new["train"]["steps"]), int(saved["train"]["steps"])
+    if steps < step:
+        raise ConfigError(f"--resume: train.steps {steps} is below the checkpoint's step {step}; give train.steps >= {step}")
+    if steps != old_steps and step < steps:
+        notice(
+            f"--resume: train.steps {old_steps} -> {steps}: the learning-rate and momentum schedules stretch to "
+            f"{steps} steps from step {step} on (not the same as a run of {steps} steps from the start)"
+        )
+    return new
+
+
+_MISSING = object()
+

@@ -193,7 +193,9 @@ class Task:
     a per-grid-token long vector with -1 for "ignore" (token_multiclass). When
     ``group_key`` names an item key, embeddings of items sharing that key (windows of
     one record) are averaged before probing, and the label of the group is its first
-    item's.
+    item's. When ``split_key`` names an item key, items sharing it (the chips of one SAR
+    scene) are never put on both sides of a split the core draws from the training items
+    (``eval.split=validation``); unlike ``group_key`` they are probed one by one.
     """
 
     train: Any
@@ -202,6 +204,7 @@ class Task:
     classes: Sequence[str] | None = None
     group_key: str | None = None
     description: str = ""
+    split_key: str | None = None
 
 
 # baseline(task, train_indices, seed) -> predictions for task.test: class probabilities

@@ -27,6 +27,15 @@ class TrainingCollapsed(JepakitError, RuntimeError):
     """The embeddings collapsed and ``train.stop_on_collapse`` asked to stop."""
 
 
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped pretraining at a step boundary, after a checkpoint; the
+    message says where it is and how to resume. ``exit_code``: 128 + the signal's number."""
+
+    def __init__(self, message: str, exit_code: int = 130):
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
 class CollapseWarning(UserWarning):
     """The embeddings of a pretraining run collapsed (see the README's collapse signs)."""
 
@@ -48,7 +57,13 @@ def unknown(kind: str, name: object, valid: Iterable[str]) -> ConfigError:
     return ConfigError(f"unknown {kind} {name!r}; valid: {options}")
 
 
+class ArgumentError(JepakitError, ValueError):
+    """An argument out of its range, found by :func:`check` (a ``ValueError`` too): one
+    line for the user wherever it is raised."""
+
+
 def check(condition: bool, message: str) -> None:
-    """Raise ``ValueError(message)`` unless ``condition``: for validating component arguments."""
+    """Raise :class:`ArgumentError` (a ``ValueError``) with ``message`` unless
+    ``condition``: for validating component arguments."""
     if not condition:
-        raise ValueError(message)
+        raise ArgumentError(message)

@@ -36,10 +36,12 @@ def labels_of(dataset: Any) -> np.ndarray:
     return np.stack([np.asarray(dataset[i]["label"]) for i in range(len(dataset))])
 
 
-def groups_of(dataset: Any, key: str | None) -> np.ndarray | None:
+def groups_of(dataset: Any, key: str | None, attribute: bool = True) -> np.ndarray | None:
+    """The value of item key ``key`` for every item (a dataset's ``groups`` array stands
+    for its ``group_key`` where ``attribute``)."""
     if key is None:
         return None
-    if hasattr(dataset, "groups"):
+    if attribute and hasattr(dataset, "groups"):
         return np.asarray(dataset.groups)
     return np.asarray([np.asarray(dataset[i][key]).item() for i in range(len(dataset))])
 
@@ -408,7 +410,8 @@ def validation_task(task: Task, fraction: float = 0.3, seed: int = 0) -> Task:
     scored on ``fraction`` of them (whole groups: all windows of a record on one side).
     Choosing recipes and hyper-parameters on this split leaves the test split unseen."""
     check(0.0 < fraction < 1.0, f"validation fraction must be in (0, 1), got {fraction}")
-    groups = groups_of(task.train, task.group_key)
+    # whole scenes (split_key) or whole records (group_key) on one side
+    groups = groups_of(task.train, task.split_key or task.group_key, attribute=task.split_key is None)
     units = np.arange(len(task.train)) if groups is None else np.unique(groups)
     rng = np.random.default_rng(seed)
     held = set(rng.permutation(units)[: max(1, int(round(fraction * len(units))))].tolist())
@@ -419,6 +422,7 @@ def validation_task(task: Task, fraction: float = 0.3, seed: int = 0) -> Task:
     return Task(
         ItemSubset(task.train, np.flatnonzero(~val), task.group_key), ItemSubset(task.train, np.flatnonzero(val), task.group_key),
         task.kind, task.classes, task.group_key, (task.description + " " if task.description else "") + "(validation split of the training items)",
+        task.split_key,
     )
 
 

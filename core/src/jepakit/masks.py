@@ -163,6 +163,17 @@ class MultiBlockMasker(SampleMasker):
         self.context_aspect = _pair(context_aspect, "context_aspect")
         self.lead_scale = _pair(lead_scale, "lead_scale")
         check(max(self.target_scale[1], self.lead_scale[1]) <= 1.0, "scales must be <= 1")
+        check(self.context_scale is None or self.context_scale[1] <= 1.0,
+              f"context_scale must be <= 1 (a share of the grid), got {context_scale!r}")
+        check(int(min_keep) >= 1 and int(tries) >= 1, f"min_keep and tries must be >= 1, got {min_keep} and {tries}")
+        # the targets' share of the grid (a block spans lead_scale of the first axis of a 3-D
+        # grid only): at 100 % or more they can cover every token and leave a one-token context
+        share = self.num_targets * self.target_scale[1] * self.lead_scale[1]
+        check((allow_overlap and self.context_scale is not None) or share < 1.0,
+              f"num_targets {self.num_targets} x target_scale max {self.target_scale[1]:g}"
+              f"{f' x lead_scale max {self.lead_scale[1]:g}' if self.lead_scale[1] < 1 else ''} = {share:.0%} of the grid: "
+              "the targets could cover every token and leave no context; lower them"
+              f"{' (or allow_overlap=true)' if self.context_scale is not None else ''}")
         self.min_keep, self.allow_overlap, self.tries = int(min_keep), bool(allow_overlap), int(tries)
 
     def begin_batch(self, layout: Layout, generator: torch.Generator) -> None:

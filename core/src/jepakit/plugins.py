@@ -2,8 +2,12 @@
 
 Loading is lazy and happens once. The core's own components come from
 :mod:`jepakit.builtin`, registered through the same hooks as any third-party plugin. A
-plugin whose import fails is remembered with its one-line error (``jepakit domains``
-shows it) and does not stop the others. ``JEPAKIT_PLUGINS`` restricts which
+plugin whose import fails, whose hook raises or registers what the core refuses (a
+name another plugin holds, a factory that is not callable), or that implements a hook
+jepakit does not have, is remembered with its one-line error (``jepakit domains`` shows
+it), none of its components is registered, and the others work on. A component whose
+factory raises or returns the wrong kind of object fails in one line naming it
+(:func:`create`). ``JEPAKIT_PLUGINS`` restricts which
 entry-point plugins load: a comma-separated list of entry-point names, empty for none.
 """
 
@@ -49,6 +53,7 @@ class PluginInfo:
 _pm: pluggy.PluginManager | None = None
 _registry: dict[str, dict[str, Entry]] | None = None
 _infos: dict[str, PluginInfo] = {}
+_load_errors: dict[str, str] = {}  # plugins whose import or registration with pluggy failed
 
 
 def _version_of(module: Any) -> str:
@@ -85,8 +90,8 @@ def plugin_manager() -> pluggy.PluginManager:
             module = ep.load()
             pm.register(module, name=ep.name)
         except Exception as exc:  # a broken plugin must not take the others down
-            first = (str(exc).strip().splitlines() or [""])[0]
-            _infos[ep.name] = PluginInfo(ep.name, version, f"{type(exc).__name__}: {first}")
+            _load_errors[ep.name] = _one_line(exc)
+            _infos[ep.name] = PluginInfo(ep.name, version, _load_errors[ep.name])
             continue
         _infos[ep.name] = PluginInfo(ep.name, version)
     _pm = pm
@@ -97,12 +102,17 @@ def register_plugin(plugin: Any, name: str | None = None) -> str:
     """Register a plugin object or module at run time (tests, notebooks)."""
     global _registry
     pm = plugin_manager()
-    name = pm.register(plugin, name=name)
-    if name is None:
+    try:
+        registered = pm.register(plugin, name=name)
+    except ValueError as exc:  # pluggy: the name or the object is already registered
+        raise JepakitError(f"plugin {name or plugin!r} is already registered ({exc})") from None
+    except pluggy.PluginValidationError as exc:  # a hook whose arguments are not the spec's
+        raise JepakitError(f"plugin {name or plugin!r}: {_one_line(exc)}") from None
+    if registered is None:
         raise JepakitError(f"plugin {plugin!r} is already registered")
-    _infos[name] = PluginInfo(name, _version_of(plugin))
+    _infos[registered] = PluginInfo(registered, _version_of(plugin))
     _registry = None
-    return name
+    return registered
 
 
 def unregister_plugin(name: str) -> None:
@@ -112,6 +122,7 @@ def unregister_plugin(name: str) -> None:
     if plugin is not None:
         pm.unregister(plugin)
     _infos.pop(name, None)
+    _load_errors.pop(name, None)
     _registry = None
 
 
@@ -120,45 +131,111 @@ def reset() -> None:
     global _pm, _registry
     _pm, _registry = None, None
     _infos.clear()
+    _load_errors.clear()
+
+
+HOOKS = {
+    "tokenizer": "jepakit_register_tokenizers",
+    "masker": "jepakit_register_maskers",
+    "target": "jepakit_register_targets",
+    "views": "jepakit_register_view_samplers",
+    "domain": "jepakit_register_domains",
+}
+
+
+def _one_line(exc: BaseException) -> str:
+    """``Type: first line`` of an exception (a :class:`JepakitError`'s message alone)."""
+    first = (str(exc).strip().splitlines() or [""])[0]
+    if isinstance(exc, JepakitError):
+        return first
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def _unknown_hooks(pm: pluggy.PluginManager, plugin: Any) -> str | None:
+    """A plugin's ``@hookimpl`` functions that name no jepakit hook (a misspelling such as
+    ``jepakit_register_masker``): pluggy's ``check_pending``, per plugin."""
+    import difflib
+
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        close = difflib.get_close_matches(caller.name, list(HOOKS.values()), n=1)
+        hint = f"did you mean {close[0]}?" if close else f"valid: {', '.join(HOOKS.values())}"
+        return f"hook {caller.name!r} is not a jepakit hook ({hint})"
+    return None
+
+
+def _staged(pm: pluggy.PluginManager, plugin_name: str, plugin: Any) -> tuple[list[tuple[str, Entry]], str | None]:
+    """What one plugin's hooks register, or the one-line error that fails the plugin: a
+    hook that raises, a registration the core refuses, an unknown hook."""
+    error = _unknown_hooks(pm, plugin)
+    if error:
+        return [], error
+    staged: list[tuple[str, Entry]] = []
+    for kind, hook_name in HOOKS.items():
+        for impl in getattr(pm.hook, hook_name).get_hookimpls():
+            if impl.plugin is not plugin:
+                continue
+
+            def register(name: Any, factory: Any = None, summary: str = "", *, _k=kind) -> None:
+                if _k == "domain":
+                    domain = name
+                    if not isinstance(domain, Domain):
+                        raise JepakitError(f"registered a domain that is not a jepakit.Domain: {domain!r}")
+                    name, factory, summary = domain.name, domain, domain.summary
+                elif not isinstance(name, str) or not name:
+                    raise JepakitError(f"registered a {_k} whose name is not a string: {name!r}")
+                elif isinstance(factory, str):  # "package.module:attr", imported when first built
+                    factory = lazy(factory)
+                elif not callable(factory):
+                    raise JepakitError(f"registered {_k} {name!r} with a factory that is not callable: {factory!r}")
+                doc = "" if isinstance(factory, lazy) else inspect.getdoc(factory) or ""  # a lazy one gives its summary
+                staged.append((_k, Entry(name, factory, plugin_name, summary or doc.split("\n")[0])))
+
+            args = {"register": register}
+            try:
+                impl.function(*[args[a] for a in impl.argnames if a in args])
+            except Exception as exc:  # a plugin's bug must not take the others down
+                return [], f"{hook_name} failed: {_one_line(exc)}"
+    return staged, None
 
 
 def _collect() -> dict[str, dict[str, Entry]]:
+    """Call every plugin's hooks, plugin by plugin in registration order (the core's
+    first). A plugin whose hook raises, that registers something the core refuses, that
+    implements an unknown hook, or that registers a name an earlier plugin holds is
+    marked failed with a one-line error (``jepakit domains`` shows it) and none of its
+    components is registered; the others are unaffected."""
     global _registry
     if _registry is not None:
         return _registry
     pm = plugin_manager()
     reg: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
-    for info in _infos.values():
+    for name, info in _infos.items():
         info.components = {}
-    hooks = {
-        "tokenizer": pm.hook.jepakit_register_tokenizers,
-        "masker": pm.hook.jepakit_register_maskers,
-        "target": pm.hook.jepakit_register_targets,
-        "views": pm.hook.jepakit_register_view_samplers,
-        "domain": pm.hook.jepakit_register_domains,
-    }
-    for kind, hook in hooks.items():
-        for impl in hook.get_hookimpls():
-            plugin_name = pm.get_name(impl.plugin) or "?"
-
-            def register(name: Any, factory: Any = None, summary: str = "", *, _k=kind, _p=plugin_name) -> None:
-                if _k == "domain":
-                    domain = name
-                    if not isinstance(domain, Domain):
-                        raise JepakitError(f"plugin {_p!r} registered a domain that is not a jepakit.Domain: {domain!r}")
-                    name, factory, summary = domain.name, domain, domain.summary
-                elif isinstance(factory, str):  # "package.module:attr", imported when first built
-                    factory = lazy(factory)
-                elif not callable(factory):
-                    raise JepakitError(f"plugin {_p!r} registered {_k} {name!r} with a factory that is not callable")
-                if name in reg[_k]:
-                    other = reg[_k][name].plugin
-                    raise JepakitError(f"{_k} {name!r} is registered twice: by {other!r} and by {_p!r}")
-                doc = "" if isinstance(factory, lazy) else inspect.getdoc(factory) or ""  # a lazy one gives its summary
-                reg[_k][name] = Entry(name, factory, _p, summary or doc.split("\n")[0])
-                _infos.setdefault(_p, PluginInfo(_p)).components.setdefault(_k, []).append(name)
-
-            impl.function(register)
+        info.error = _load_errors.get(name)
+    for plugin_name, plugin in pm.list_name_plugin():
+        if plugin is None:  # blocked
+            continue
+        staged, error = _staged(pm, plugin_name, plugin)
+        if error is None:
+            seen: dict[tuple[str, str], str] = {}
+            for kind, entry in staged:
+                holder = reg[kind][entry.name].plugin if entry.name in reg[kind] else seen.get((kind, entry.name))
+                if holder is not None:
+                    error = (
+                        f"{kind} {entry.name!r} is registered twice: by {holder!r} and by {plugin_name!r}; "
+                        f"{holder!r}'s is kept, {plugin_name!r} is not loaded"
+                    )
+                    break
+                seen[(kind, entry.name)] = plugin_name
+        info = _infos.setdefault(plugin_name, PluginInfo(plugin_name, _version_of(plugin)))
+        if error is not None:
+            info.error = error
+            continue
+        for kind, entry in staged:
+            reg[kind][entry.name] = entry
+            info.components.setdefault(kind, []).append(entry.name)
     _registry = reg
     return reg
 
@@ -179,6 +256,9 @@ def plugins() -> list[PluginInfo]:
 def get_domain(name: str) -> Domain:
     domains = registry("domain")
     if name not in domains:
+        failed = _infos.get(name) if isinstance(name, str) else None
+        if failed is not None and failed.error:  # the plugin of that name failed: say why
+            raise ConfigError(f"domain {name!r} is unavailable: plugin {name!r} failed to load: {failed.error}")
         raise unknown("domain", name, domains)
     return domains[name].factory
 
@@ -205,12 +285,13 @@ def create(kind: str, name: str, kwargs: dict[str, Any] | None = None, offered: 
     where the factory names them. Errors name the component and the argument.
     """
     entries = registry(kind)
-    if name not in entries:
+    if not isinstance(name, str) or name not in entries:
         raise unknown(kind, name, entries)
+    who = f"{kind} {name!r}" + (f" of plugin {entries[name].plugin!r}" if entries[name].plugin != "jepakit" else "")
     try:
         factory = resolve(entries[name].factory)
-    except ImportError as exc:
-        raise JepakitError(f"{kind} {name!r} of plugin {entries[name].plugin!r} cannot be imported: {exc}") from None
+    except Exception as exc:  # ImportError, or a reference to an attribute the module lacks
+        raise JepakitError(f"{who} cannot be imported: {_one_line(exc)}") from None
     kwargs = dict(kwargs or {})
     names, var_kw = factory_params(factory)
     bad = [k for k in kwargs if k not in names and not var_kw]
@@ -221,8 +302,28 @@ def create(kind: str, name: str, kwargs: dict[str, Any] | None = None, offered: 
     call = {k: v for k, v in (offered or {}).items() if k in names and k not in kwargs}
     call.update(kwargs)
     try:
-        return factory(**call)
+        obj = factory(**call)
     except TypeError as exc:
         raise ConfigError(f"{kind} {name!r}: {exc}") from None
     except (ValueError, AssertionError) as exc:
         raise ConfigError(f"{kind} {name!r}: bad argument: {exc}") from None
+    except JepakitError:
+        raise
+    except Exception as exc:  # a plugin's bug: one line naming the component, not a traceback
+        raise JepakitError(f"{who} failed to build: {_one_line(exc)}") from None
+    _check_built(kind, who, obj)
+    return obj
+
+
+def _check_built(kind: str, who: str, obj: Any) -> None:
+    """A factory returned what its kind's contract asks: a Tokenizer or Target module, a
+    Masker or ViewSampler (or, for those two, any callable)."""
+    from . import contract
+
+    expected = {"tokenizer": contract.Tokenizer, "masker": contract.Masker, "target": contract.Target,
+                "views": contract.ViewSampler}.get(kind)
+    if expected is None or isinstance(obj, expected) or (kind in ("masker", "views") and callable(obj)):
+        return
+    raise JepakitError(
+        f"{who} returned {type(obj).__name__}, not a jepakit.contract.{expected.__name__}: its factory must build one"
+    )

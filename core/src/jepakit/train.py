@@ -11,7 +11,14 @@ import inspect
 import json
 import math
 import os
+import random
+import shlex
+import shutil
+import signal
+import socket
+import threading
 import time
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,13 +26,23 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Sampler, default_collate
+from torch.utils.data import DataLoader, Dataset, default_collate
 
 from . import config as cfgmod
-from .checkpoint import find_checkpoint, load_optimizer, read_checkpoint, read_optimizer, save_checkpoint
+from . import errors as errmod
+from .checkpoint import (
+    checkpoint_history,
+    find_checkpoint,
+    load_optimizer,
+    read_checkpoint,
+    read_optimizer,
+    remove_stale,
+    save_checkpoint,
+)
 from .collapse import CollapseGuard, probe_batches
 from .contract import Batch, DataBundle, Domain
 from .errors import ConfigError, DataError, JepakitError, TrainingCollapsed, TrainingDiverged, unknown
+from .metrics import MetricsLogger
 from .model import JEPA, Backbone, pool_stats
 from .plugins import create, factory_params, get_domain
 
@@ -54,6 +71,31 @@ def to_device(batch: Any, device: torch.device) -> Any:
     return batch
 
 
+def blame_data(batch: Any, samples: list[int], step: int, where: str) -> None:
+    """Raise a one-line :class:`DataError` when the batch of ``step`` (a non-finite loss)
+    holds values that are not finite in float32: NaN, inf, or beyond its range (±1e308)."""
+    todo, bad = [("", batch)], None
+    while todo and bad is None:
+        name, value = todo.pop(0)
+        if isinstance(value, Mapping):
+            todo += [(f"{name}.{k}" if name else str(k), v) for k, v in value.items()]
+        elif isinstance(value, (list, tuple)):
+            todo += [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+        elif torch.is_tensor(value) and value.is_floating_point() and not bool(torch.isfinite(value.float()).all()):
+            bad = (name or "batch", value)
+    if bad is None:
+        return
+    name, value = bad
+    rows = []
+    if value.ndim and value.shape[0] == len(samples):
+        rows = (~torch.isfinite(value.float())).reshape(len(samples), -1).any(1).nonzero().flatten().tolist()
+    which = f" of sample{'s' if len(rows) > 1 else ''} {', '.join(str(samples[r]) for r in rows[:5])}{', ...' if len(rows) > 5 else ''}"
+    raise DataError(
+        f"the pretraining data holds non-finite values (NaN, inf, or beyond float32's range such as 1e308) in {name!r}{which if rows else ''} "
+        f"(the batch of step {step + 1}){where}. Remove or rescale them"
+    )
+
+
 def pick_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -70,6 +112,7 @@ def step_seed(seed: int, step: int, salt: int = 0) -> int:
 def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     np.random.seed(seed % (2**32))
+    random.seed(seed)
 
 
 def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
@@ -85,29 +128,45 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
     return out
 
 
-class _StepSampler(Sampler):
-    def __init__(self, n: int, batch_size: int, seed: int, start: int, stop: int):
-        self.n, self.bs, self.seed, self.start, self.stop = n, batch_size, seed, start, stop
+class _StepBatches(Dataset):
+    """Step ``s`` -> the collated batch of step ``s``, its items read after torch, numpy and
+    ``random`` are reseeded from (seed, s) in whichever process reads them: a dataset's
+    random crops then depend on the step alone, not on which DataLoader worker drew them
+    nor on what it drew before (which a resumed run's fresh workers cannot reproduce)."""
 
-    def __iter__(self):
-        for s in range(self.start, self.stop):
-            yield batch_indices(self.n, self.bs, self.seed, s)
+    def __init__(self, dataset: Any, collate, batch_size: int, seed: int):
+        self.dataset, self.collate, self.bs, self.seed = dataset, collate, batch_size, seed
 
-    def __len__(self) -> int:
-        return self.stop - self.start
+    def __getitem__(self, s: int) -> Batch:
+        seed_everything(step_seed(self.seed, s, 3))
+        return self.collate([self.dataset[i] for i in batch_indices(len(self.dataset), self.bs, self.seed, s)])
+
+
+def _as_is(batch: Batch) -> Batch:
+    return batch
+
+
+def _worker_init(_: int) -> None:
+    """DataLoader workers leave SIGINT/SIGTERM to the training process, which stops at a
+    step boundary (a Ctrl-C reaches the whole process group; a worker that died of it
+    would fail the run instead)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def iterate_batches(dataset: Any, collate, batch_size: int, seed: int, start: int, stop: int, workers: int) -> Iterable[Batch]:
-    """Batches for steps ``start..stop-1``. In-process loading reseeds torch/numpy per
-    step so that random crops are reproducible on resume."""
+    """Batches for steps ``start..stop-1``, each a function of (seed, step) only: the same
+    with any number of workers, and on resume (see :class:`_StepBatches`). A dataset that
+    draws its randomness from torch, numpy or ``random``'s global generators qualifies; one
+    that keeps its own generator across items does not."""
+    steps = _StepBatches(dataset, collate, batch_size, seed)
     if workers <= 0:
         for s in range(start, stop):
-            seed_everything(step_seed(seed, s, 3))
-            yield collate([dataset[i] for i in batch_indices(len(dataset), batch_size, seed, s)])
+            yield steps[s]
         return
     loader = DataLoader(
-        dataset, batch_sampler=_StepSampler(len(dataset), batch_size, seed, start, stop), num_workers=workers,
-        collate_fn=collate, persistent_workers=False,
+        steps, sampler=range(start, stop), batch_size=None, num_workers=workers, collate_fn=_as_is,
+        worker_init_fn=_worker_init, persistent_workers=False,
     )
     yield from loader
 
@@ -174,7 +233,14 @@ def load_bundle(
         )
     if is_path(kwargs.get("path")) and not Path(kwargs["path"]).exists():
         raise DataError(f"data path {kwargs['path']} does not exist")
-    bundle = domain.load(**kwargs)
+    try:
+        bundle = domain.load(**kwargs)
+    except (JepakitError, OSError):
+        raise
+    except Exception as exc:  # a loader's refusal of a data option, or its bug: one line naming the domain
+        from .plugins import _one_line
+
+        raise DataError(f"domain {domain.name!r} could not load its data: {_one_line(exc)}") from None
     if not isinstance(bundle, DataBundle):
         raise JepakitError(f"domain {domain.name!r} loader returned {type(bundle).__name__}, not a DataBundle")
     if len(bundle.pretrain) == 0:
@@ -314,12 +380,23 @@ def resolve_config(
     data_layer = None
     if data is not None:
         data_layer = {"data": {"path": os.fspath(data) if is_path(data) else describe_data(data)}}
-    cfg = cfgmod.merge(domain.defaults, preset, file_layer, set_layer, data_layer)
+    cfg = cfgmod.merge(domain.defaults, preset, file_layer, set_layer, data_layer)  # validated (jepakit.schema)
+    cfgmod.check_run(cfg)  # rules between keys, the device exists
     if cfg["eval"]["pool"] != "tokens":
         try:
             pool_stats(cfg["eval"]["pool"])
         except ValueError as exc:
             raise ConfigError(f"eval.pool: {exc}") from None
+    return cfg
+
+
+def resume_config(state: Mapping[str, Any], config: Any = None, overrides: Any = None, data: Any = None) -> dict[str, Any]:
+    """A checkpoint's config with the user's config, overrides and data path applied where
+    a resumed run allows it (:func:`jepakit.config.on_resume`; the rest is refused)."""
+    file_layer, set_layer = user_layers(config, overrides)
+    data_layer = {"data": {"path": os.fspath(data)}} if data is not None and is_path(data) else None
+    cfg = cfgmod.on_resume(state["config"], [file_layer, set_layer, data_layer], int(state.get("step", 0)))
+    cfgmod.check_run(cfg)  # rules between keys, the device exists
     return cfg
 
 
@@ -335,6 +412,176 @@ def _init_distributed(device: torch.device) -> bool:
     return dist.is_initialized() and dist.get_world_size() > 1
 
 
+_clock = time.monotonic  # the time-based checkpoint cadence reads this (tests replace it)
+LOCK_FILE = ".jepakit.lock"
+RUN_FILE = "run.json"
+# what a run writes into its folder: --overwrite removes these, and only these
+RUN_ARTEFACTS = ("checkpoints", "config.json", "history.json", "history.jsonl", RUN_FILE, "metrics.jsonl", "tensorboard")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class _RunGuard:
+    """One :func:`pretrain` call's hold on its output folder (a lock file naming its pid,
+    the run id) and on SIGINT/SIGTERM (a flag the loop reads at step boundaries); both
+    are given back when the call ends, however it ends."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.lock: Path | None = None
+        self.run_id: str | None = None
+        self.signum: int | None = None
+        self.previous: dict[int, Any] = {}
+        self.speak = True
+        self.replace: list[Path] = []  # the old run's files that --overwrite removes once this run starts
+        self.created: list[Path] = []  # folders made for the lock: removed again if the run leaves them empty
+
+    def __enter__(self) -> _RunGuard:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+        self.previous = {}
+        if self.lock is not None:
+            try:
+                if json.loads(self.lock.read_text()).get("pid") == self.pid:
+                    self.lock.unlink()
+            except (OSError, ValueError):
+                pass
+            self.lock = None
+        for folder in self.created:  # deepest first; a run that failed to start leaves no trace
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        self.created = []
+
+    def _take_lock(self, path: Path) -> None:
+        mine = json.dumps({"pid": self.pid, "host": socket.gethostname(), "started": time.time()})
+        for _ in range(3):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            except FileExistsError:
+                try:
+                    held = json.loads(path.read_text() or "{}")
+                except (OSError, ValueError):
+                    held = {}
+                pid, host = held.get("pid"), held.get("host")
+                if not isinstance(pid, int):
+                    raise JepakitError(f"{path.parent} is locked by {path}, which names no process; delete it if no run uses that folder") from None
+                if host != socket.gethostname():
+                    raise JepakitError(
+                        f"{path.parent} is in use by process {pid} on {host} (lock {path}); if that run is gone, delete the lock"
+                    ) from None
+                if _alive(pid):
+                    raise JepakitError(
+                        f"{path.parent} is in use by process {pid} (lock {path}); wait for that run to end, or stop it, or choose another --out"
+                    ) from None
+                errmod.notice(f"taking over the stale lock {path} of process {pid}, which is no longer running", UserWarning)
+                path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(mine)
+            self.lock = path
+            return
+        raise JepakitError(f"could not lock {path.parent}: another run keeps taking {path}")
+
+    def claim(self, out_dir: Path, resume: bool, overwrite: bool) -> None:
+        """Lock ``out_dir`` (rank 0) and check that it may take this run: a new run needs an
+        empty folder, or ``overwrite`` (the old run's files, and only those, are removed
+        by :meth:`begin`, so a run that fails to start leaves the old one intact)."""
+        if resume and overwrite:
+            raise ConfigError("resume and overwrite exclude each other: --resume continues the run in --out, --overwrite replaces it")
+        self.speak = int(os.environ.get("RANK", "0")) == 0
+        if not self.speak:  # rank 0 holds the folder for every rank of a torchrun job
+            return
+        self.created = [p for p in (out_dir, *out_dir.parents) if not p.exists()]
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock(out_dir / LOCK_FILE)
+        if resume:
+            return
+        held = sorted(p.name for p in out_dir.iterdir() if p.name != LOCK_FILE)
+        ours = [n for n in held if n in RUN_ARTEFACTS]
+        if held and not overwrite:
+            if ours:
+                hint = "--resume to continue it or " if (out_dir / "checkpoints").exists() else ""
+                raise JepakitError(
+                    f"{out_dir} already holds a run ({', '.join(ours)}); pass {hint}--overwrite to replace it, or choose another "
+                    "--out (Python: resume=True / overwrite=True)"
+                )
+            raise JepakitError(f"{out_dir} is not empty ({', '.join(held[:3])}{', ...' if len(held) > 3 else ''}); choose another --out")
+        self.replace = [out_dir / name for name in ours]
+
+    def begin(self, out_dir: Path) -> None:
+        """Training starts: clear what ``overwrite`` replaces; record the run's id."""
+        for p in self.replace:
+            shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink(missing_ok=True)
+        self.replace = []
+        if self.run_id is None:
+            self.run_id = uuid.uuid4().hex[:12]
+        if self.speak:
+            (out_dir / RUN_FILE).write_text(json.dumps({"run_id": self.run_id}))
+
+    def resumed(self, out_dir: Path, state: Mapping[str, Any], ckpt: Path | None) -> None:
+        """Check that the checkpoint being resumed belongs to the run that ``out_dir`` holds."""
+        marker = None
+        try:
+            marker = json.loads((out_dir / RUN_FILE).read_text()).get("run_id")
+        except (OSError, ValueError):
+            pass
+        mine = state.get("run_id")
+        if mine and marker and mine != marker:
+            raise JepakitError(
+                f"checkpoint {ckpt} belongs to run {mine}, but {out_dir} now holds run {marker}, which wrote no checkpoint; "
+                "--resume cannot continue it (pass --overwrite to start afresh)"
+            )
+        self.run_id = mine or marker or uuid.uuid4().hex[:12]
+
+    def watch_signals(self) -> None:
+        """SIGINT/SIGTERM set a flag that the loop reads at step boundaries (main thread only)."""
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.previous[sig] = signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if os.getpid() != self.pid:  # a forked DataLoader worker before its init
+            return
+        if self.signum is not None:
+            if signum == signal.SIGINT:  # a second Ctrl-C: stop now
+                raise KeyboardInterrupt
+            return  # a repeated SIGTERM (torchrun's agent, a scheduler) changes nothing
+        self.signum = signum
+        if self.speak:  # os.write: print() is not safe inside a signal handler
+            os.write(2, f"{signal.Signals(signum).name}: stopping after this step to write a checkpoint (Ctrl-C again stops at once)\n".encode())
+
+    def stop_requested(self, distributed: bool, device: torch.device) -> bool:
+        """Whether to stop now; under torchrun every rank stops at the same step."""
+        flag = self.signum is not None
+        if distributed:
+            t = torch.tensor([float(self.signum or 0)], device=device)
+            torch.distributed.all_reduce(t, op=torch.distributed.ReduceOp.MAX)
+            self.signum = self.signum or (int(t.item()) or None)
+            flag = self.signum is not None
+        return flag
+
+
+def _resume_hint(domain: str, out_dir: Path, cfg: Mapping[str, Any], distributed: bool) -> str:
+    if _is_description(cfg["data"].get("path")):
+        return f"resume with: pretrain({domain!r}, data=<the same data>, out={str(out_dir)!r}, resume=True)"
+    cmd = f"jepakit pretrain {domain} --out {shlex.quote(str(out_dir))} --resume"
+    return f"resume with: {cmd}" + (" (under torchrun, as before)" if distributed else "")
+
+
 def pretrain(
     domain: str | Domain,
     data: Any = None,
@@ -345,6 +592,7 @@ def pretrain(
     preset: Mapping[str, Any] | None = None,
     bundle: DataBundle | None = None,
     echo: bool = True,
+    overwrite: bool = False,
 ) -> Run:
     """Pretrain a JEPA on ``domain``'s data (its default data when ``data`` is None).
 
@@ -354,16 +602,36 @@ def pretrain(
     continues from its latest checkpoint. ``echo`` prints the loaded data's one-line
     description. Raises :class:`TrainingDiverged` on a NaN/Inf loss (the last good
     checkpoint is kept).
+
+    ``out`` is locked for the run (``.jepakit.lock``, naming the process). A new run
+    needs an empty ``out``; ``overwrite=True`` replaces the run it holds (its files only).
+    Checkpoints are written every ``train.ckpt_every`` steps, every ``train.ckpt_minutes``
+    minutes and at the end. SIGINT or SIGTERM stops the run at the next step boundary
+    with a checkpoint and raises :class:`~jepakit.errors.TrainingInterrupted`, which
+    says how to resume.
     """
+    with _RunGuard() as hold:
+        return _pretrain(hold, domain, data, config, overrides, out, resume, preset, bundle, echo, overwrite)
+
+
+def _pretrain(
+    hold: _RunGuard, domain: str | Domain, data: Any, config: Any, overrides: Any, out: str | os.PathLike | None, resume: bool,
+    preset: Mapping[str, Any] | None, bundle: DataBundle | None, echo: bool, overwrite: bool,
+) -> Run:
     dom = get_domain(domain) if isinstance(domain, str) else domain
     obj, (config, overrides) = split_data_object(data, config, overrides)
     out_dir = Path(out) if out is not None else Path("runs") / f"{dom.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    hold.claim(out_dir, resume, overwrite)
     if resume:
-        ckpt_dir, state, weights = read_checkpoint(out_dir)
-        cfg = state["config"]
+        if hold.speak:
+            remove_stale(out_dir)  # what a killed save left; this call holds the run's lock
+        ckpt_dir, state, weights = read_checkpoint(out_dir, optimizer=True)  # the latest intact one
+        cfg = resume_config(state, config, overrides, data)
     else:
         cfg = resolve_config(dom, config, overrides, preset, obj if obj is not None else data)
         state, weights, ckpt_dir = None, None, None
+    if state is not None:
+        hold.resumed(out_dir, state, ckpt_dir)
     t = cfg["train"]
     seed_everything(int(t["seed"]))
     if bundle is None:
@@ -377,20 +645,21 @@ def pretrain(
     opt = make_optimizer(model, cfg)
     start, history = 0, []
     if state is not None:
-        missing = model.load_state_dict(weights, strict=False)
+        missing = load_weights(model, weights, ckpt_dir)
         if missing.missing_keys or missing.unexpected_keys:
             raise JepakitError(f"checkpoint {ckpt_dir} does not match the model: {missing}")
-        if "optimizer" in state:
+        if "optimizer" in state:  # moments and step counts; lr and the rest come from the config
             load_optimizer(opt, read_optimizer(ckpt_dir), state["optimizer"])
-        start, history = int(state["step"]), list(state.get("history", []))
+        start, history = int(state["step"]), checkpoint_history(ckpt_dir, state)
     distributed = _init_distributed(device)
     rank = torch.distributed.get_rank() if distributed else 0
     rank0 = rank == 0
     out_dir.mkdir(parents=True, exist_ok=True)
+    hold.begin(out_dir)
     if rank0:
         (out_dir / "config.json").write_text(json.dumps(cfg, indent=1))
     steps, bs = int(t["steps"]), int(t["batch_size"])
-    saved_state = {"config": cfg, "domain": dom.name, "info": bundle.info}
+    saved_state = {"config": cfg, "domain": dom.name, "info": bundle.info, "run_id": hold.run_id}
     items = probe_batches(
         bundle.pretrain, collate_of(bundle), int(t["rankme_samples"]), int(cfg["eval"]["batch_size"]), lambda b: to_device(b, device)
     )
@@ -403,6 +672,7 @@ def pretrain(
     if distributed:
         train_model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
     last_ckpt: Path | None = ckpt_dir
+    saved_at, saved_step = _clock(), start
     began = time.perf_counter()
     bar = None
     if t["progress"] and rank0:
@@ -413,6 +683,8 @@ def pretrain(
     # each rank draws its own batches and masks; SIGReg directions stay shared
     data_seed = int(t["seed"]) + 7919 * rank
     batches = iterate_batches(bundle.pretrain, collate_of(bundle), bs, data_seed, start, steps, int(t["workers"]))
+    metrics = MetricsLogger(out_dir, start, bs, enabled=rank0)  # metrics.jsonl (+ TensorBoard), loss spikes
+    hold.watch_signals()
     try:
         for step, batch in zip(range(start, steps), batches):
             tic = time.perf_counter()
@@ -428,23 +700,26 @@ def pretrain(
             loss = outs["loss"]
             if not torch.isfinite(loss):
                 where = f"; the last good checkpoint is {last_ckpt}" if last_ckpt else "; no checkpoint was written yet"
+                blame_data(batch, batch_indices(len(bundle.pretrain), bs, data_seed, step), step, where)
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at step {step + 1} (lr {lr:.3g}){where}. Lower train.lr or train.clip, or check the data for NaN"
                 )
             opt.zero_grad(set_to_none=True)
             loss.backward()
+            grad_norm = None  # before clipping; without clipping the logger measures it
             if t["clip"]:
-                torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), float(t["clip"]))
+                grad_norm = torch.nn.utils.clip_grad_norm_(model.trainable_parameters(), float(t["clip"]))
             opt.step()
             model.update((step + 1) / steps)
             dt = time.perf_counter() - tic
             rec = {"step": step + 1, "lr": lr, "seconds": dt}
             rec.update({k: float(v.detach()) for k, v in outs.items() if torch.is_tensor(v) and v.ndim == 0})
             rec.update(guard.check(step + 1) or {})
+            metrics.log(rec, model, grad_norm)
             if guard.stop:
                 history.append(rec)
                 if rank0:
-                    last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]))
+                    last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]), last_good=last_ckpt)
                     (out_dir / "history.json").write_text(json.dumps(history))
                 raise TrainingCollapsed(f"{guard.message.split(';')[0]}; stopped (train.stop_on_collapse), checkpoint {last_ckpt}")
             history.append(rec)
@@ -454,10 +729,29 @@ def pretrain(
                     post["rankme"] = f"{rec['rankme']:.1f}"
                 bar.set_postfix(post, refresh=False)
                 bar.update(1)
-            ckpt_every = int(t["ckpt_every"])
-            if rank0 and ((ckpt_every and (step + 1) % ckpt_every == 0) or step + 1 == steps):
-                last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]))
+            # every ckpt_every steps, every ckpt_minutes minutes (rank 0's clock) and at the end. The
+            # clock only picks which steps are saved: a step's checkpoint holds the same state
+            # whenever it is written, since every step's randomness is seeded from the step
+            ckpt_every, ckpt_seconds = int(t["ckpt_every"]), 60.0 * float(t.get("ckpt_minutes") or 0)
+            due = (ckpt_every and (step + 1) % ckpt_every == 0) or step + 1 == steps
+            if rank0 and (due or (ckpt_seconds > 0 and _clock() - saved_at >= ckpt_seconds)):
+                last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]), last_good=last_ckpt)
+                saved_at, saved_step = _clock(), step + 1
+            if step + 1 < steps and hold.stop_requested(distributed, device):
+                if rank0:
+                    if saved_step != step + 1:
+                        last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]), last_good=last_ckpt)
+                    (out_dir / "history.json").write_text(json.dumps(history))
+                if distributed:
+                    torch.distributed.barrier()  # no rank leaves before rank 0's checkpoint is complete
+                where = last_ckpt if rank0 else f"in {out_dir} (rank 0)"
+                raise errmod.TrainingInterrupted(
+                    f"stopped by {signal.Signals(hold.signum).name} after step {step + 1}; checkpoint {where}; "
+                    f"{_resume_hint(dom.name, out_dir, cfg, distributed)}",
+                    128 + int(hold.signum),
+                )
     finally:
+        metrics.close()  # the end event: finished, or the exception in flight
         if bar is not None:
             bar.close()
     if rank0:
@@ -482,13 +776,23 @@ def load_run(path: str | os.PathLike, data: Any = None) -> Run:
         cfg = {**cfg, "data": section}
     bundle = load_bundle(dom, cfg, fitted=state.get("info"), data=obj)
     model, _ = build(cfg, bundle)
-    result = model.load_state_dict(weights, strict=False)
+    result = load_weights(model, weights, ckpt)
     if result.missing_keys:
         raise JepakitError(f"checkpoint {ckpt} lacks weights for {result.missing_keys[:3]}")
     model.eval()
     run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt
-    history = state.get("history", [])
+    history = checkpoint_history(ckpt, state)
     return Run(run_dir, cfg, model, bundle, dom.name, history, ckpt)
+
+
+def load_weights(model: torch.nn.Module, weights: Mapping[str, torch.Tensor], ckpt: Path | None) -> Any:
+    """``model.load_state_dict(weights, strict=False)``, a shape mismatch in one line."""
+    try:
+        return model.load_state_dict(weights, strict=False)
+    except RuntimeError as exc:
+        lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if "mismatch" in ln), lines[-1] if lines else "")
+        raise JepakitError(f"checkpoint {ckpt} does not match the model: {detail}") from None
 
 
 __all__ = ["Run", "build", "build_backbone", "find_checkpoint", "load_bundle", "load_run", "pretrain", "resolve_config"]

@@ -67,6 +67,7 @@ class ChipDataset(Dataset):
         item: dict[str, Any] = {"image": self.images[i]}
         if self.labels is not None:
             item["label"] = self.labels[i]
+            item["scene"] = int(self.scenes[i])  # the task's split_key: a scene stays on one side
         return item
 
 
@@ -307,6 +308,7 @@ def load_folder(
         "multiclass",
         classes,
         description=f"{len(classes)}-class target recognition on {root.name}",
+        split_key="scene",  # a validation split keeps each scene's chips together
     )
     n_tr, n_te = len(np.unique(str_)), len(np.unique(ste))
     scenes = f" ({n_tr}/{n_te} files, split by file)" if tally.scenes else ""

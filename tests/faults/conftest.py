@@ -8,11 +8,6 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import pytest
-
-import jepakit
-from jepakit import plugins as plugmod
-
 _spec = importlib.util.spec_from_file_location("_jepakit_core_conftest", Path(__file__).parents[1] / "core" / "conftest.py")
 core_conftest = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(core_conftest)
@@ -22,16 +17,6 @@ Waves = core_conftest.Waves
 WavesPlugin = core_conftest.WavesPlugin
 
 
-@pytest.fixture(autouse=True)
-def isolated_plugins(monkeypatch):
-    """Only the built-ins and the in-test plugins: installed domain plugins stay out."""
-    monkeypatch.setenv(plugmod.ENV_VAR, "")
-    plugmod.reset()
-    yield
-    plugmod.reset()
-
-
-@pytest.fixture
-def waves():
-    jepakit.register_plugin(WavesPlugin, "waves")
-    return "waves"
+# the same fixtures as tests/core (pytest finds fixtures assigned in a conftest)
+isolated_plugins = core_conftest.isolated_plugins
+waves = core_conftest.waves

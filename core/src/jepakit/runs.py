@@ -122,7 +122,8 @@ def _checkpoints(run: Path) -> list[CheckpointInfo]:
     return out
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this host (the lock and `jepakit runs` ask)."""
     if pid == os.getpid():
         return True
     try:
@@ -190,7 +191,7 @@ def inspect_run(run: str | os.PathLike) -> RunInfo:
     elif attempt:
         start = attempt[0]
         if start.get("host") == socket.gethostname() and isinstance(start.get("pid"), int):
-            running = _alive(start["pid"])
+            running = pid_alive(start["pid"])
         else:
             running = time.time() - (run / METRICS_FILE).stat().st_mtime < STALE_SECONDS
         info.status = "running" if running else "interrupted"

@@ -45,6 +45,7 @@ from .errors import ConfigError, DataError, JepakitError, TrainingCollapsed, Tra
 from .metrics import MetricsLogger
 from .model import JEPA, Backbone, pool_stats
 from .plugins import create, factory_params, get_domain
+from .runs import pid_alive
 
 
 @dataclass
@@ -419,16 +420,6 @@ RUN_FILE = "run.json"
 RUN_ARTEFACTS = ("checkpoints", "config.json", "history.json", "history.jsonl", RUN_FILE, "metrics.jsonl", "tensorboard")
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class _RunGuard:
     """One :func:`pretrain` call's hold on its output folder (a lock file naming its pid,
     the run id) and on SIGINT/SIGTERM (a flag the loop reads at step boundaries); both
@@ -482,7 +473,7 @@ class _RunGuard:
                     raise JepakitError(
                         f"{path.parent} is in use by process {pid} on {host} (lock {path}); if that run is gone, delete the lock"
                     ) from None
-                if _alive(pid):
+                if pid_alive(pid):
                     raise JepakitError(
                         f"{path.parent} is in use by process {pid} (lock {path}); wait for that run to end, or stop it, or choose another --out"
                     ) from None

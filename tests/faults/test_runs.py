@@ -269,7 +269,7 @@ def wait_ready(proc: subprocess.Popen, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
-        if line.strip() == "READY":
+        if "READY" in line:  # two torchrun ranks may print theirs on one line ("READYREADY")
             return
         if not line and proc.poll() is not None:
             break

@@ -196,7 +196,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             names = args.domains or installed_domains()
             if not names:
-                print("no domain is installed: pip install a plugin such as jepakit-ecg", file=sys.stderr)
+                print("error: no domain is installed: pip install a plugin such as jepakit-ecg", file=sys.stderr)
                 return 2
             if len(names) > 1 and args.data:
                 print("error: --data applies to one domain; name it", file=sys.stderr)

@@ -24,7 +24,7 @@ import pluggy
 
 from . import hookspecs
 from .domain import Domain
-from .errors import ConfigError, JepakitError, unknown
+from .errors import ConfigError, JepakitError, notice, unknown
 from .lazy import lazy, resolve
 
 ENTRY_POINT_GROUP = "jepakit"
@@ -89,7 +89,7 @@ def plugin_manager() -> pluggy.PluginManager:
         try:
             module = ep.load()
             pm.register(module, name=ep.name)
-        except Exception as exc:  # a broken plugin must not take the others down
+        except (Exception, SystemExit) as exc:  # a broken plugin must not take the others down (sys.exit at import too)
             _load_errors[ep.name] = _one_line(exc)
             _infos[ep.name] = PluginInfo(ep.name, version, _load_errors[ep.name])
             continue
@@ -211,6 +211,7 @@ def _collect() -> dict[str, dict[str, Entry]]:
         return _registry
     pm = plugin_manager()
     reg: dict[str, dict[str, Entry]] = {k: {} for k in KINDS}
+    _contested.clear()
     for name, info in _infos.items():
         info.components = {}
         info.error = _load_errors.get(name)
@@ -223,6 +224,7 @@ def _collect() -> dict[str, dict[str, Entry]]:
             for kind, entry in staged:
                 holder = reg[kind][entry.name].plugin if entry.name in reg[kind] else seen.get((kind, entry.name))
                 if holder is not None:
+                    _contested[(kind, entry.name)] = (holder, plugin_name)
                     error = (
                         f"{kind} {entry.name!r} is registered twice: by {holder!r} and by {plugin_name!r}; "
                         f"{holder!r}'s is kept, {plugin_name!r} is not loaded"
@@ -238,6 +240,19 @@ def _collect() -> dict[str, dict[str, Entry]]:
             info.components.setdefault(kind, []).append(entry.name)
     _registry = reg
     return reg
+
+
+# (kind, name) -> (the plugin whose component is used, the plugin refused for the same name)
+_contested: dict[tuple[str, str], tuple[str, str]] = {}
+
+
+def _tell_contested(kind: str, name: str) -> None:
+    """A name two plugins registered: which one a run uses is said where it is used, not
+    only in `jepakit domains` (the first loaded wins, and load order follows sys.path)."""
+    if (kind, name) in _contested:
+        kept, refused = _contested[(kind, name)]
+        notice(f"{kind} {name!r} is registered by plugins {kept!r} and {refused!r}; using {kept!r}'s "
+               f"(JEPAKIT_PLUGINS={refused} or uninstalling {kept!r} selects the other)")
 
 
 def registry(kind: str) -> dict[str, Entry]:
@@ -260,6 +275,7 @@ def get_domain(name: str) -> Domain:
         if failed is not None and failed.error:  # the plugin of that name failed: say why
             raise ConfigError(f"domain {name!r} is unavailable: plugin {name!r} failed to load: {failed.error}")
         raise unknown("domain", name, domains)
+    _tell_contested("domain", name)
     return domains[name].factory
 
 
@@ -287,6 +303,7 @@ def create(kind: str, name: str, kwargs: dict[str, Any] | None = None, offered: 
     entries = registry(kind)
     if not isinstance(name, str) or name not in entries:
         raise unknown(kind, name, entries)
+    _tell_contested(kind, name)
     who = f"{kind} {name!r}" + (f" of plugin {entries[name].plugin!r}" if entries[name].plugin != "jepakit" else "")
     try:
         factory = resolve(entries[name].factory)

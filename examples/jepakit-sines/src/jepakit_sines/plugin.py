@@ -27,7 +27,10 @@ def load(path=None, n: int = 512):
     # a real plugin reads `path` here; None means its embedded default data. The
     # contract's data types import torch, so they are imported here, when data is
     # loaded, not when `jepakit domains` lists the plugin.
-    from jepakit import DataBundle, Task
+    from jepakit import DataBundle, DataError, Task
+
+    if path is not None:  # never train on something else than what the user named
+        raise DataError(f"{path}: the sines example reads no files; run it without --data")
 
     return DataBundle(
         pretrain=Sines(n, 0),

@@ -209,18 +209,25 @@ def test_a_command_naming_a_failed_plugins_domain_says_why(monkeypatch, capsys):
     assert err == "error: domain 'worse' is unavailable: plugin 'worse' failed to load: jepakit_register_domains failed: KeyError: 'no such config'"
 
 
-def _entry_point_plugin(root, name: str, source: str) -> dict:
-    """A plugin discoverable as an entry point without installing it: PYTHONPATH env."""
+
+GOOD = ("from jepakit import Domain, hookimpl\n"
+        "@hookimpl\n"
+        "def jepakit_register_domains(register):\n"
+        "    register(Domain({name!r}, lambda path=None: None, summary={summary!r}))\n")
+
+
+def _entry_point_plugins(root, sources: dict[str, str]) -> dict:
+    """Plugins discoverable as entry points without installing them (a PYTHONPATH env);
+    only they load (JEPAKIT_PLUGINS), so the test does not depend on what is installed."""
     import os
 
-    (root / f"{name}.py").write_text(source)
-    info = root / f"{name}-0.0.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.0\n")
-    (info / "entry_points.txt").write_text(f"[jepakit]\n{name} = {name}\n")
-    env = {k: v for k, v in os.environ.items() if k != "JEPAKIT_PLUGINS"}
-    env["PYTHONPATH"] = str(root)
-    env["JEPAKIT_PLUGINS"] = f"sines,{name}"
+    for name, source in sources.items():
+        (root / f"{name}.py").write_text(source)
+        info = root / f"{name}-0.0.dist-info"
+        info.mkdir()
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.0\n")
+        (info / "entry_points.txt").write_text(f"[jepakit]\n{name} = {name}\n")
+    env = dict(os.environ, PYTHONPATH=str(root), JEPAKIT_PLUGINS=",".join(sources))
     return env
 
 
@@ -228,22 +235,21 @@ def test_a_plugin_that_exits_at_import_does_not_take_the_cli_down(tmp_path):
     import subprocess
     import sys
 
-    env = _entry_point_plugin(tmp_path, "exiter", "import sys\nsys.exit(3)\n")
+    env = _entry_point_plugins(tmp_path, {"goodone": GOOD.format(name="good", summary="fine"), "exiter": "import sys\nsys.exit(3)\n"})
     out = subprocess.run([sys.executable, "-m", "jepakit.cli", "domains"], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "sines" in out.stdout and "exiter 0.0: FAILED to load: SystemExit" in out.stdout
+    assert "domains: good" in out.stdout and "exiter 0.0: FAILED to load: SystemExit" in out.stdout
 
 
 def test_a_domain_name_two_plugins_register_is_told_where_it_is_used(tmp_path):
     import subprocess
     import sys
 
-    src = ("from jepakit import Domain, hookimpl\n"
-           "@hookimpl\n"
-           "def jepakit_register_domains(register):\n"
-           "    register(Domain('sines', lambda path=None: None, summary='impostor'))\n")
-    env = _entry_point_plugin(tmp_path, "impostor", src)
-    code = "import jepakit, warnings; warnings.simplefilter('always'); jepakit.get_domain('sines')"
+    env = _entry_point_plugins(tmp_path, {"first": GOOD.format(name="dup", summary="first"),
+                                          "impostor": GOOD.format(name="dup", summary="impostor")})
+    code = "import jepakit, warnings; warnings.simplefilter('always'); print(jepakit.get_domain('dup').summary)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert "domain 'sines' is registered by plugins" in out.stderr and "impostor" in out.stderr
+    used = out.stdout.strip()
+    assert "domain 'dup' is registered by plugins" in out.stderr and "first" in out.stderr and "impostor" in out.stderr
+    assert f"this run uses '{used}'" in out.stderr  # the warning names the plugin whose domain runs

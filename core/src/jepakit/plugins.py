@@ -251,7 +251,7 @@ def _tell_contested(kind: str, name: str) -> None:
     only in `jepakit domains` (the first loaded wins, and load order follows sys.path)."""
     if (kind, name) in _contested:
         kept, refused = _contested[(kind, name)]
-        notice(f"{kind} {name!r} is registered by plugins {kept!r} and {refused!r}; using {kept!r}'s "
+        notice(f"{kind} {name!r} is registered by plugins {kept!r} and {refused!r}; this run uses {kept!r} "
                f"(JEPAKIT_PLUGINS={refused} or uninstalling {kept!r} selects the other)")
 
 

@@ -675,6 +675,11 @@ def _pretrain(
     data_seed = int(t["seed"]) + 7919 * rank
     batches = iterate_batches(bundle.pretrain, collate_of(bundle), bs, data_seed, start, steps, int(t["workers"]))
     metrics = MetricsLogger(out_dir, start, bs, enabled=rank0)  # metrics.jsonl (+ TensorBoard), loss spikes
+
+    def save_at(at: int) -> Path:
+        """Rank 0's checkpoint after step ``at``: the cadence, a collapse stop and a signal stop share it."""
+        return save_checkpoint(out_dir, at, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]), last_good=last_ckpt)
+
     hold.watch_signals()
     try:
         for step, batch in zip(range(start, steps), batches):
@@ -710,7 +715,7 @@ def _pretrain(
             if guard.stop:
                 history.append(rec)
                 if rank0:
-                    last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]), last_good=last_ckpt)
+                    last_ckpt = save_at(step + 1)
                     (out_dir / "history.json").write_text(json.dumps(history))
                 raise TrainingCollapsed(f"{guard.message.split(';')[0]}; stopped (train.stop_on_collapse), checkpoint {last_ckpt}")
             history.append(rec)
@@ -726,12 +731,12 @@ def _pretrain(
             ckpt_every, ckpt_seconds = int(t["ckpt_every"]), 60.0 * float(t.get("ckpt_minutes") or 0)
             due = (ckpt_every and (step + 1) % ckpt_every == 0) or step + 1 == steps
             if rank0 and (due or (ckpt_seconds > 0 and _clock() - saved_at >= ckpt_seconds)):
-                last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]), last_good=last_ckpt)
+                last_ckpt = save_at(step + 1)
                 saved_at, saved_step = _clock(), step + 1
             if step + 1 < steps and hold.stop_requested(distributed, device):
                 if rank0:
                     if saved_step != step + 1:
-                        last_ckpt = save_checkpoint(out_dir, step + 1, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]), last_good=last_ckpt)
+                        last_ckpt = save_at(step + 1)
                     (out_dir / "history.json").write_text(json.dumps(history))
                 if distributed:
                     torch.distributed.barrier()  # no rank leaves before rank 0's checkpoint is complete

@@ -18,6 +18,7 @@ import re
 import tempfile
 
 import numpy as np
+from time_to_accuracy import layered
 
 from jepakit import get_domain
 from jepakit.bench import pretraining_summary, primary_metric, run_bench
@@ -76,15 +77,6 @@ def main() -> None:
         p = pretraining_summary(next(iter(result.runs.values())))
         guard = "–" if p["rankme"] is None else f"{p['rankme']:.1f}" + (" collapsed" if p["collapsed"] else "")
         print(f"| {name} | " + " | ".join(cells) + f" | {guard} | {p['seconds']:.0f} |", flush=True)
-
-
-def layered(*layers: dict) -> dict:
-    """Sections of later layers update earlier ones key by key (the core validates them)."""
-    out: dict = {}
-    for layer in layers:
-        for section, values in layer.items():
-            out.setdefault(section, {}).update(values)
-    return out
 
 
 if __name__ == "__main__":

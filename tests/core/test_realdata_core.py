@@ -37,7 +37,7 @@ def load_rec(path=None, n: int = 96, length: int = 64, tag: str | None = None) -
 
 QUICK = {
     "train": {"steps": 3, "progress": False},
-    "eval": {"seeds": 1, "sup_steps": 2, "fractions": [1.0], "random_init": False, "supervised": False},
+    "eval": {"seeds": 1, "sup_steps": 2, "fractions": [1.0], "random_init": False, "supervised": False, "finetune": False},
     # keys that describe the embedded synthetic data: applied only without user data
     "synthetic": {"n": 48, "tag": "syn"},
 }

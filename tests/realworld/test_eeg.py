@@ -113,7 +113,7 @@ def test_messy_eeg_folder_pretrains_and_evaluates_on_trigger_epochs(tmp_path):
         "tokenizer": {"name": "eeg-vjepa", "frame": 32, "tubelet_frames": 2, "channel_group": 4, "time_patch": 16},
         "model": {"width": 32, "depth": 1, "heads": 2, "pred_width": 32, "pred_depth": 1, "pred_heads": 2},
         "train": {"steps": 6, "batch_size": 8, "lr": 1e-3, "warmup": 1, "progress": False, "rankme_every": 0},
-        "eval": {"seeds": 1, "fractions": [1.0], "random_init": False, "supervised": False, "max_iter": 200},
+        "eval": {"seeds": 1, "fractions": [1.0], "random_init": False, "supervised": False, "finetune": False, "max_iter": 200},
     }
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

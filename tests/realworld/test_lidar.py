@@ -123,7 +123,7 @@ def test_messy_las_folder_pretrains_and_evaluates_las_classes(tmp_path):
 
     # the quick bench on the folder: a task to benchmark, the user's grid options kept
     bench = run_bench(
-        dom, quick=True, data=str(data), overrides=dict(overrides, eval=dict(overrides["eval"], supervised=False)),
+        dom, quick=True, data=str(data), overrides=dict(overrides, eval=dict(overrides["eval"], supervised=False, finetune=False)),
         out=tmp_path / "bench", echo=False,
     )
     assert {r["task"] for r in bench.rows} == {"las_classes"}

@@ -23,14 +23,20 @@ __version__ = "0.1.0"
 _CONTRACT = ("Batch", "DataBundle", "Layout", "Masker", "Masks", "Target", "Task", "Tokenizer", "gather_tokens")
 
 
+# name -> module of a function that needs torch: jepakit.load_encoder(path) imports it on first use
+_LAZY = {"load_encoder": ".export"}
+
+
 def __getattr__(name: str) -> Any:
     if name in _CONTRACT:
         return getattr(importlib.import_module(".contract", __name__), name)
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module 'jepakit' has no attribute {name!r}")
 
 
 __all__ = [
     "Batch", "ConfigError", "DataBundle", "DataError", "Domain", "JepakitError", "Layout", "Masker", "Masks",
     "Target", "Task", "Tokenizer", "TrainingDiverged", "create", "gather_tokens", "get_domain", "hookimpl",
-    "lazy", "list_plugins", "register_plugin", "registry", "unregister_plugin",
+    "lazy", "list_plugins", "load_encoder", "register_plugin", "registry", "unregister_plugin",
 ]

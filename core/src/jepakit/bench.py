@@ -35,6 +35,7 @@ from .evaluate import (
     task_features,
     validation_task,
 )
+from .finetune import trainable_copy
 from .plugins import get_domain, registry
 from .train import (
     Run,
@@ -188,16 +189,20 @@ def _bench_data(
             feats = task_features(rand, task, ecfg, collate, device)
             rows += _task_rows(task_name, task, "random-init", feats, heads, ecfg, task.kind)
             ranks[f"{task_name}:random-init"] = pooled_rankme(feats.x_test)
+        # the finetune row: the first (default) variant's encoder, on that variant's items
+        first = next(iter(runs.values()))
+        ft_task, ft_collate = first.bundle.tasks.get(raw_name, task), collate_of(first.bundle)
+        ft_encoder, ft_groups = first.model.encoder_for_eval(first.config["eval"]["encoder"]), group_items(ft_task, "train")
         y_groups = first_feats.y_train
         n_classes = n_classes_of(task, np.concatenate([first_feats.y_train, first_feats.y_test]) if task.kind == "multiclass" else first_feats.y_train)
         groups = group_items(task, "train")
         # a domain's baselines read its own dataset types, which a validation split wraps
         extra_methods: dict[str, Any] = dict(dom.baselines) if split == "test" else {}
         jobs = [(f, s) for f in ecfg["fractions"] for s in range(int(ecfg["seeds"]))]
-        if echo and jobs and (ecfg["supervised"] or extra_methods):
+        if echo and jobs and (ecfg["supervised"] or ecfg["finetune"] or extra_methods):
             from .progress import progress
 
-            jobs = progress(jobs, desc=f"{dom.name} {task_name}: supervised/baselines", unit="run", leave=False)
+            jobs = progress(jobs, desc=f"{dom.name} {task_name}: supervised/finetune/baselines", unit="run", leave=False)
         for frac, seed in jobs:
             gidx = subset_indices(y_groups, task.kind, frac, seed)
             items = _item_indices(task, gidx, groups)
@@ -206,6 +211,12 @@ def _bench_data(
                     lambda: build_backbone(cfg, bundle), task, items, ecfg, collate, device, seed, n_classes
                 )
                 rows.append({"task": task_name, "method": "supervised", "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
+            if ecfg["finetune"]:  # the same loop and budget as the scratch row, from the pretrained encoder
+                pred, y = supervised_scores(
+                    lambda enc=ft_encoder: trainable_copy(enc), ft_task, _item_indices(ft_task, gidx, ft_groups), ecfg, ft_collate, device,
+                    seed, n_classes, pretrained=True,
+                )
+                rows.append({"task": task_name, "method": "finetune", "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
             for bname, fn in extra_methods.items():
                 pred = np.asarray(fn(task, items.tolist(), seed))
                 pred, y, _ = group_average(pred, labels_of(task.test), groups_of(task.test, task.group_key))
@@ -310,9 +321,31 @@ def run_evaluate(
         feats = task_features(run.model.encoder_for_eval(ecfg["encoder"]), task, ecfg, collate_of(run.bundle), device)
         rows += _task_rows(task_name, task, "jepa", feats, list(ecfg["heads"]), ecfg, task.kind)
         ranks[f"{task_name}:jepa"] = pooled_rankme(feats.x_test)
+    unlabelled = None  # no task: RankMe of (up to train.rankme_samples) pretraining items alone
+    if not run.bundle.tasks:
+        from .collapse import probe_batches
+        from .train import to_device
+
+        encoder = run.model.encoder_for_eval(ecfg["encoder"]).eval()
+        batches = probe_batches(run.bundle.pretrain, collate_of(run.bundle), int(cfg["train"]["rankme_samples"]),
+                                int(ecfg["batch_size"]), lambda b: to_device(b, device))
+        with torch.no_grad():
+            z = torch.cat([encoder.embed(b, "mean").float().cpu() for b in batches])
+        unlabelled = (rankme(z), int(z.shape[0]))
+        ranks["pretrain:jepa"] = unlabelled[0]
     out_dir = Path(out) if out is not None else run.out / "evaluation"
     out_dir.mkdir(parents=True, exist_ok=True)
     result = BenchResult(run.domain, out_dir, rows, summarise(rows), {}, ranks, time.perf_counter() - began)
+    if unlabelled is not None:
+        value, n = unlabelled
+        note = "this data has no labelled task; only RankMe is reported"
+        dump({"checkpoint": str(run.checkpoint), "rankme": ranks, "rankme_items": n, "note": note, "summary": [], "rows": []},
+             out_dir / "metrics.json")
+        (out_dir / "report.md").write_text(f"# jepakit evaluate {run.checkpoint}\n\nRankMe: {value:.2f} (of {n} items)\n\n{note}\n")
+        if echo:
+            print(f"RankMe: {value:.2f} (of {n} items)")
+            print(note)
+        return result
     for line in caveats(result.summary):
         notice(line)
     result.table = table(result.summary, ecfg.get("metrics"), ranks)

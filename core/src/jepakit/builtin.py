@@ -27,5 +27,11 @@ def jepakit_register_targets(register):
 
 
 @hookimpl
+def jepakit_register_predictors(register):
+    register("transformer", "jepakit.predictors:TransformerPredictor",
+             "narrow transformer with mask tokens, per target group or all groups in one pass (I-JEPA)")
+
+
+@hookimpl
 def jepakit_register_view_samplers(register):
     register("blocks", "jepakit.views:BlockViews", "global and local views as blocks (or random subsets) of the token grid (LeJEPA)")

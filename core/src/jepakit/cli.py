@@ -40,11 +40,46 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--quick", action="store_true", help="small preset: about a minute per domain on 2 CPU cores")
     common(sp)
 
+    sp = sub.add_parser("finetune", help="fine-tune a checkpoint's encoder on a fraction of a task's labels")
+    sp.add_argument("checkpoint")
+    sp.add_argument("--task", help="the domain's task (default: its first)")
+    sp.add_argument("--fraction", type=float, default=0.1, help="fraction of the training labels (default 0.1)")
+    sp.add_argument("--seed", type=int, default=0, help="which draw of the labels (and of the head's init)")
+    sp.add_argument("--compare-scratch", action="store_true", help="also train the same architecture from scratch, same budget")
+    sp.add_argument("--data")
+    sp.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="eval.* or train.device, e.g. eval.ft_lr=3e-4")
+    sp.add_argument("--out", help="output folder (default: RUN/finetune)")
+
     sp = sub.add_parser("prepare", help="convert a dataset to prepared arrays for fast loading")
     sp.add_argument("domain")
     sp.add_argument("src")
     sp.add_argument("out")
     sp.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="prepare option, e.g. rate=250")
+
+    sp = sub.add_parser("export", help="write a run's encoder to a self-contained folder (safetensors, JSON, model card)")
+    sp.add_argument("run", help="a run folder or a checkpoint folder")
+    sp.add_argument("out", help="the export folder (new, empty or a previous export)")
+
+    sp = sub.add_parser("embed", help="embed a dataset with an exported (or a run's) encoder into a .parquet or .npy file")
+    sp.add_argument("checkpoint", help="an export folder, a run folder or a checkpoint folder")
+    sp.add_argument("--data", required=True, help="the data to embed, read by the domain's loader")
+    sp.add_argument("--out", required=True, help="output file: .parquet (id + embedding columns) or .npy (+ OUT.ids.json)")
+    sp.add_argument("--pool", default="mean", help="tokens, or statistics joined by '+': mean, std, max, flat (default mean)")
+    sp.add_argument("--batch-size", type=int, default=64, help="items per batch (default 64)")
+    sp.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
+
+    sp = sub.add_parser("sweep", help="pretrain one run per setting of a grid; pick by RankMe on held-out items, checked against a validation probe")
+    sp.add_argument("domain")
+    sp.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                    help="values to sweep (repeat for a cartesian product); KEY=LO:HI[:int|log|lin] is a range for --random")
+    sp.add_argument("--random", type=int, metavar="N", help="draw N distinct trials from the grid's values and ranges (seeded)")
+    sp.add_argument("--jobs", type=int, default=1, metavar="J", help="trials in parallel processes (default 1)")
+    sp.add_argument("--resume", action="store_true", help="continue the sweep in --out: skip complete trials, rerun the others")
+    sp.add_argument("--quick", action="store_true", help="start from the domain's quick preset")
+    sp.add_argument("--seed", type=int, default=0, help="seed of the held-out split and of --random (default 0)")
+    sp.add_argument("--holdout", type=float, default=0.2, help="share of the pretraining items held out for RankMe (default 0.2)")
+    sp.add_argument("--label-fraction", type=float, default=0.1, help="labels of the validation probe (default 0.1)")
+    common(sp)
 
     sp = sub.add_parser("runs", help="list the runs under a folder: status, checkpoints (loss, RankMe), which to keep")
     sp.add_argument("dir", nargs="?", default="runs", help="a run folder or a folder of runs (default: runs)")
@@ -62,7 +97,7 @@ def _domains() -> int:
             continue
         print(f"{info.name}{version}")
         for kind, label in (("domain", "domains"), ("tokenizer", "tokenizers"), ("masker", "maskers"), ("target", "targets"),
-                            ("views", "view samplers")):
+                            ("predictor", "predictors"), ("views", "view samplers")):
             names = info.components.get(kind)
             if names:
                 print(f"  {label}: {', '.join(names)}")
@@ -105,7 +140,7 @@ def _early_checks(args: argparse.Namespace) -> None:
     ckpt = getattr(args, "checkpoint", None)
     if ckpt is not None and not Path(ckpt).exists():
         raise DataError(f"checkpoint {ckpt} does not exist")
-    out = getattr(args, "out", None) if args.command in ("pretrain", "evaluate", "bench") else None
+    out = getattr(args, "out", None) if args.command in ("pretrain", "evaluate", "bench", "finetune", "sweep") else None
     if out is not None:
         # a file where the output folder (or one above it) should be: say so before any work
         for folder in (Path(out), *Path(out).parents):
@@ -166,6 +201,39 @@ def _os_error(exc: OSError) -> str:
     return f"{reason}: {where}{ckpt_note}" if where else reason
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from .finetune import finetune
+
+    finetune(args.checkpoint, task=args.task, fraction=args.fraction, seed=args.seed, overrides=args.sets, data=args.data,
+             out=args.out, compare_scratch=args.compare_scratch)
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    out = export_run(args.run, args.out)
+    print(f"exported {args.run} -> {out} (encoder.safetensors, encoder.json, MODEL_CARD.md)")
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import run_sweep
+
+    run_sweep(args.domain, grid=args.grid, random=args.random, data=args.data, config=args.config, overrides=args.sets,
+              out=args.out, jobs=args.jobs, resume=args.resume, quick=args.quick, seed=args.seed, holdout=args.holdout,
+              label_fraction=args.label_fraction)
+    return 0
+
+
+def _cmd_embed(args: argparse.Namespace) -> int:
+    from .export import check_output, embed_to_file
+
+    check_output(args.out)  # before any work
+    embed_to_file(args.checkpoint, args.data, args.out, pool=args.pool, batch_size=args.batch_size, device=args.device)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .errors import JepakitError
@@ -215,6 +283,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if failed:
                 print(f"bench failed for: {', '.join(failed)}", file=sys.stderr)
             return 1 if failed else 0
+        if args.command == "finetune":
+            return _cmd_finetune(args)
+        if args.command == "export":
+            return _cmd_export(args)
+        if args.command == "embed":
+            return _cmd_embed(args)
+        if args.command == "sweep":
+            return _cmd_sweep(args)
         if args.command == "prepare":
             from .config import parse_value
             from .plugins import get_domain

@@ -2,7 +2,7 @@
 
 A config is a nested dict with the sections below. Layers are merged in order (core
 defaults, the domain's defaults, a benchmark preset, a YAML file, ``--set key=value``).
-The component sections (``tokenizer``, ``masker``, ``target``) and ``data`` hold a
+The component sections (``tokenizer``, ``masker``, ``target``, ``predictor``...) and ``data`` hold a
 ``name``/``path`` plus free arguments that the component's factory (or the domain's
 loader) validates; every other key must exist in the defaults. When a layer changes a
 component's ``name``, the arguments meant for the previous component are dropped.
@@ -42,6 +42,9 @@ DEFAULTS: dict[str, Any] = {
     "masker": {"name": "multiblock"},
     "views": {"name": "blocks"},
     "target": {"name": "ema"},
+    # the JEPA recipe's predictor (jepakit_register_predictors); the built-in transformer
+    # takes one_pass (all target groups in one attention-masked sequence) and isolate_context
+    "predictor": {"name": "transformer"},
     # sigreg > 0: SIGReg on the online encoder's full-view embeddings, mixed in as
     # (1 - sigreg) * loss + sigreg * SIGReg (I-JEPA + SIGReg); sigreg_on: pooled,
     # positions or pooled+positions (jepakit.sigreg.view_sigreg)
@@ -73,6 +76,16 @@ DEFAULTS: dict[str, Any] = {
         "pool": "mean",  # tokens, or statistics joined by "+": mean, std, max, flat (Backbone.embed)
         "batch_size": 64, "max_tokens": 20000, "sup_steps": 200, "sup_lr": 1e-3, "sup_batch_size": 32,
         "random_init": True, "supervised": True, "max_iter": 2000,
+        # supervised training end to end (jepakit.finetune): `supervised` is the from-scratch
+        # row, `finetune` the pretrained encoder fine-tuned; both run one loop with one budget
+        # (sup_steps, sup_batch_size) and schedule: linear warm-up (sup_warmup: a fraction of
+        # the steps or a number of steps), cosine to 0, early stopping on sup_val_fraction of
+        # the labelled items, evaluated every sup_eval_every steps, patience sup_patience
+        # evaluations (0: off), only when that hold-out has >= sup_val_min groups/items.
+        # Only the fine-tune row has its own peak rate (ft_lr) and layer-wise lr decay
+        # (layer_decay; 1.0 = off; the scratch row always uses 1.0)
+        "finetune": True, "ft_lr": 1e-3, "layer_decay": 0.75, "sup_warmup": 0.1, "sup_patience": 5,
+        "sup_eval_every": 20, "sup_val_fraction": 0.2, "sup_val_min": 50,
         "encoder": "online",  # or "target": probe the EMA encoder where the target has one
         "metrics": None,  # metrics to tabulate; None: the task kind's primary metric
         # test, or validation: probes fit on 70 % of the training items and scored on the
@@ -83,7 +96,7 @@ DEFAULTS: dict[str, Any] = {
     },
 }
 
-FREE_SECTIONS = ("data", "recipe", "tokenizer", "masker", "views", "target")
+FREE_SECTIONS = ("data", "recipe", "tokenizer", "masker", "views", "target", "predictor")
 SYNTHETIC = "synthetic"  # data keys for the embedded data only (see the module doc)
 
 
@@ -219,6 +232,10 @@ RESUMABLE = {
 RESUMABLE_SECTIONS = {"eval"}
 
 
+def _flat_sections(cfg: Mapping[str, Any]) -> set[str]:
+    return {s for s, values in cfg.items() if isinstance(values, Mapping)}
+
+
 def _flat(cfg: Mapping[str, Any]) -> dict[str, Any]:
     return {f"{s}.{k}": v for s, values in cfg.items() if isinstance(values, Mapping) for k, v in values.items()}
 
@@ -232,7 +249,10 @@ def on_resume(saved: Mapping[str, Any], layers: Iterable[Mapping[str, Any] | Non
     if not layers:
         return dict(saved)
     new = merge(saved, *layers)
+    # a key the checkpoint's config predates (a section added since, such as predictor)
+    # reads as its default: not a change
     old_flat, new_flat = _flat(saved), _flat(new)
+    old_flat.update({k: v for k, v in _flat(DEFAULTS).items() if k not in old_flat and k.split(".")[0] not in _flat_sections(saved)})
     changed = [k for k in sorted(set(old_flat) | set(new_flat)) if old_flat.get(k, _MISSING) != new_flat.get(k, _MISSING)]
     refused = [k for k in changed if k not in RESUMABLE and k.split(".")[0] not in RESUMABLE_SECTIONS]
     if refused:

@@ -324,61 +324,18 @@ class _Supervised(nn.Module):
 
 def supervised_scores(
     make_backbone: Callable[[], Backbone], task: Task, train_idx: np.ndarray, ecfg: Mapping[str, Any], collate: Callable | None,
-    device: Any, seed: int, n_classes: int | None,
+    device: Any, seed: int, n_classes: int | None, pretrained: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Train the same architecture from scratch on the labelled items ``train_idx`` (item
+    """Train the probed architecture end to end on the labelled items ``train_idx`` (item
     indices, every window of a grouped record included) and return (test predictions,
-    test labels), grouped like the probes."""
-    import torch.nn.functional as F
+    test labels), grouped like the probes. ``make_backbone`` builds its backbone: a fresh
+    one (from scratch; seeded with ``seed``) or a copy of a pretrained encoder with
+    ``pretrained=True`` (the fine-tune row: ``eval.ft_lr`` and ``eval.layer_decay``).
+    Both run :func:`jepakit.finetune.fit`, one loop with one budget."""
+    from .finetune import FitSettings, fit_scores
 
-    from .train import to_device
-
-    collate = collate or default_collate
     torch.manual_seed(seed)
-    y_all = labels_of(task.train)
-    items = np.asarray(train_idx)
-    out = 1 if task.kind == "regression" else int(n_classes)
-    model = _Supervised(make_backbone(), task.kind, out, ecfg["pool"]).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=ecfg["sup_lr"], weight_decay=0.05)
-    steps, bs = int(ecfg["sup_steps"]), int(ecfg["sup_batch_size"])
-    rng = np.random.default_rng(seed)
-    y_mean, y_std = (float(y_all[items].mean()), float(y_all[items].std() + 1e-8)) if task.kind == "regression" else (0.0, 1.0)
-    model.train()
-    for step in range(steps):
-        for g in opt.param_groups:
-            g["lr"] = ecfg["sup_lr"] * 0.5 * (1 + math.cos(math.pi * step / steps))
-        pick = rng.choice(items, size=min(bs, len(items)), replace=len(items) < bs)
-        batch = to_device(collate([task.train[int(i)] for i in pick]), torch.device(device))
-        logits = model(batch)
-        y = batch["label"]
-        if task.kind == "multiclass":
-            loss = F.cross_entropy(logits, y.long())
-        elif task.kind == "multilabel":
-            loss = F.binary_cross_entropy_with_logits(logits, y.float())
-        elif task.kind == "regression":
-            loss = F.mse_loss(logits.squeeze(-1), (y.float() - y_mean) / y_std)
-        else:
-            loss = F.cross_entropy(logits.reshape(-1, out), y.long().reshape(-1), ignore_index=-1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-    model.eval()
-    preds, ys = [], []
-    with torch.no_grad():
-        for i in range(0, len(task.test), ecfg["batch_size"]):
-            batch = collate([task.test[j] for j in range(i, min(len(task.test), i + ecfg["batch_size"]))])
-            logits = model(to_device(batch, torch.device(device))).float().cpu()
-            if task.kind == "multiclass" or task.kind == "token_multiclass":
-                p = logits.softmax(-1).numpy()
-            elif task.kind == "multilabel":
-                p = logits.sigmoid().numpy()
-            else:
-                p = logits.squeeze(-1).numpy() * y_std + y_mean
-            preds.append(p)
-            ys.append(np.asarray(batch["label"]))
-    pred, y = np.concatenate(preds), np.concatenate(ys)
-    pred, y, _ = group_average(pred, y, groups_of(task.test, task.group_key))
+    pred, y, _ = fit_scores(make_backbone(), task, train_idx, FitSettings.of(ecfg, pretrained), collate, device, seed, n_classes)
     return pred, y
 
 

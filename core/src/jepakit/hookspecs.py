@@ -25,7 +25,8 @@ summary must be given, as its docstring is not read. The same holds for a
 
 Factories are called with keyword arguments only: the user's configuration for that
 component plus, where the factory's signature names them, the data facts the core
-offers (``dim`` = model width, and every key of :attr:`jepakit.contract.DataBundle.info`).
+offers (``dim`` = model width, and every key of :attr:`jepakit.contract.DataBundle.info`;
+a predictor is offered more, see :func:`jepakit_register_predictors`).
 Unknown user arguments are rejected with the list of valid ones, so a factory's
 signature is its documentation.
 """
@@ -74,6 +75,23 @@ def jepakit_register_targets(register: Register) -> None:
     itself under a regulariser, or a hand-made feature computed from the raw batch) plus
     an optional regulariser on the context embeddings and a hook run after each
     optimizer step.
+    """
+
+
+@hookspec
+def jepakit_register_predictors(register: Register) -> None:
+    """Register predictors: ``register(name, factory, summary="")``.
+
+    ``factory(**kwargs)`` returns an ``nn.Module`` (its parameters are saved under
+    ``predictor.*``) whose ``forward(context, masks, batch)`` receives the context
+    encoder's tokens ``(B, P + Nc, width)`` (the ``P`` prefix tokens first), the step's
+    :class:`~jepakit.contract.Masks` and the batch, and returns the predictions
+    ``(B, M, Nt, out_dim)`` at ``masks.target``. The user's ``predictor`` section gives
+    its arguments; besides ``dim`` and the data's ``info``, the core offers ``grid``,
+    ``num_prefix``, ``width`` (encoder width), ``out_dim`` (the target's width),
+    ``pred_width``, ``pred_depth``, ``pred_heads``, ``mlp_ratio``, ``pos`` and
+    ``drop_path`` (the ``model`` section's). The core's own is ``transformer``
+    (:class:`jepakit.predictors.TransformerPredictor`).
     """
 
 

@@ -5,7 +5,8 @@ installed), and a loss-spike detector.
 every step, so it survives ``kill -9``. Step lines carry ``step`` (1-based, as in
 ``history.json``), ``time`` (Unix seconds), ``loss`` and its parts, ``lr``,
 ``ema_momentum`` (targets with one), ``grad_norm`` (before clipping), ``samples_per_s``,
-``step_seconds`` and, at the collapse guard's cadence, ``rankme``, ``token_rankme``,
+``step_seconds``, ``data_wait`` (seconds the loop waited for the step's batch and masks)
+and, at the collapse guard's cadence, ``rankme``, ``token_rankme``,
 ``sample_std``, ``position_std`` and ``collapsed``. Event lines carry an ``event`` key:
 ``start`` (pid, host, resumed step), ``loss_spike`` and ``end`` (``status``: finished,
 diverged, collapsed, interrupted, with the error's message). A resumed run continues
@@ -33,7 +34,8 @@ TENSORBOARD_DIR = "tensorboard"
 # the collapse guard's record (collapse.Health.record)
 HEALTH_KEYS = ("rankme", "token_rankme", "sample_std", "position_std", "collapsed")
 # keys of a step line that are not loss parts
-OTHER_KEYS = {"step", "time", "lr", "seconds", "step_seconds", "samples_per_s", "grad_norm", "ema_momentum", "loss_spike", *HEALTH_KEYS}
+OTHER_KEYS = {"step", "time", "lr", "seconds", "step_seconds", "samples_per_s", "data_wait", "grad_norm", "ema_momentum", "loss_spike",
+              *HEALTH_KEYS}
 
 
 class LossSpikeWarning(UserWarning):
@@ -152,7 +154,7 @@ def tag_of(key: str) -> str:
         return f"health/{key}"
     if key in ("lr", "ema_momentum", "grad_norm"):
         return f"train/{key}"
-    if key in ("samples_per_s", "step_seconds"):
+    if key in ("samples_per_s", "step_seconds", "data_wait"):
         return f"perf/{key}"
     return f"loss/{key}"
 

@@ -1,5 +1,6 @@
-"""The JEPA model: a backbone (tokenizer + positions + timm transformer blocks), a narrow
-predictor with mask tokens, and a pluggable target.
+"""The JEPA model: a backbone (tokenizer + positions + timm transformer blocks), a
+pluggable predictor (:mod:`jepakit.predictors`; by default a narrow transformer with mask
+tokens) and a pluggable target.
 
 The context encoder only ever sees context tokens (the tokenizer is asked for them
 with ``keep``), which is where JEPA saves compute over a masked autoencoder.
@@ -130,58 +131,13 @@ def pool_stats(pool: str) -> list[str]:
     return stats
 
 
-class Predictor(nn.Module):
-    """Narrow transformer that predicts target-token features from the context: context
-    tokens plus one mask token per target position (its position embedding added)."""
-
-    def __init__(
-        self,
-        grid: tuple[int, ...],
-        num_prefix: int,
-        width: int,
-        out_dim: int,
-        pred_width: int = 96,
-        depth: int = 6,
-        heads: int = 3,
-        mlp_ratio: float = 4.0,
-        pos: str = "sincos",
-        drop_path: float = 0.0,
-        qkv_bias: bool = True,
-    ):
-        super().__init__()
-        self.num_prefix = int(num_prefix)
-        self.inp = nn.Linear(width, pred_width)
-        self.mask_token = nn.Parameter(torch.zeros(1, 1, pred_width))
-        self.pos = PositionEmbedding(tuple(grid), pred_width, pos)
-        self.blocks = _blocks(pred_width, depth, heads, mlp_ratio, drop_path, qkv_bias)
-        self.norm = nn.LayerNorm(pred_width)
-        self.out = nn.Linear(pred_width, out_dim)
-        self.apply(_init_weights)
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
-
-    def no_weight_decay(self) -> set[str]:
-        return {"mask_token"}
-
-    def forward(self, context: Tensor, context_idx: Tensor, target_idx: Tensor) -> Tensor:
-        """``context`` (B, P + Nc, width), ``context_idx`` (B, Nc), ``target_idx``
-        (B, M, Nt) -> predictions (B, M, Nt, out_dim). The M target groups are
-        predicted independently (context repeated), as in I-JEPA."""
-        b, m, nt = target_idx.shape
-        p = self.num_prefix
-        x = self.inp(context)
-        ctx_pos = self.pos(context_idx).to(x.dtype)
-        x = torch.cat([x[:, :p], x[:, p:] + ctx_pos], dim=1) if p else x + ctx_pos
-        # expand + reshape: the backward is one sum over the groups (repeat_interleave's is slower)
-        x = x.unsqueeze(1).expand(b, m, *x.shape[1:]).reshape(b * m, *x.shape[1:])
-        q = self.mask_token.to(x.dtype) + self.pos(target_idx.reshape(b * m, nt)).to(x.dtype)
-        z = self.blocks(torch.cat([x, q], dim=1))
-        z = self.out(self.norm(z[:, -nt:]))
-        return z.reshape(b, m, nt, -1)
-
-
 class JEPA(nn.Module):
     """Online backbone + predictor + target. ``forward(batch, masks)`` returns a dict with
     ``loss`` and its parts.
+
+    ``predictor``: a built predictor (:mod:`jepakit.predictors`; the registry's, built by
+    :func:`jepakit.train.build`); None builds the ``transformer`` from ``pred_width``,
+    ``pred_depth``, ``pred_heads``, ``mlp_ratio``, ``pos`` and ``drop_path``.
 
     ``sigreg`` > 0 adds LeJEPA's SIGReg on the online encoder's *full-view* embeddings to
     any target (I-JEPA + SIGReg): loss = (1 - sigreg) * (prediction + ...) + sigreg *
@@ -207,6 +163,7 @@ class JEPA(nn.Module):
         sigreg_slices: int = NUM_SLICES,
         seed: int = 0,
         cov_weight: float = 0.0,
+        predictor: nn.Module | None = None,
     ):
         super().__init__()
         check(0.0 <= float(sigreg) <= 1.0, f"loss.sigreg is a weight in [0, 1], got {sigreg}")
@@ -217,11 +174,14 @@ class JEPA(nn.Module):
         self.backbone = backbone
         self.loss_name, self.var_weight, self.var_gamma = loss, float(var_weight), float(var_gamma)
         self.cov_weight = float(cov_weight)
-        out_dim = target.dim or backbone.width
-        self.predictor = Predictor(
-            backbone.grid, backbone.num_prefix, backbone.width, out_dim, pred_width, pred_depth, pred_heads,
-            mlp_ratio, pos, drop_path,
-        )
+        if predictor is None:  # the built-in transformer with the model section's sizes
+            from .predictors import TransformerPredictor
+
+            predictor = TransformerPredictor(
+                backbone.grid, backbone.num_prefix, backbone.width, target.dim or backbone.width, pred_width, pred_depth,
+                pred_heads, mlp_ratio, pos, drop_path,
+            )
+        self.predictor = predictor
         self.sigreg_weight = float(sigreg)
         self.sigreg = SIGReg(sigreg_slices, sigreg_on, seed=seed) if self.sigreg_weight > 0 else None
         self._full: tuple[Batch, Tensor] | None = None
@@ -246,7 +206,7 @@ class JEPA(nn.Module):
     def _forward(self, batch: Batch, masks: Masks) -> dict[str, Tensor]:
         p = self.backbone.num_prefix
         context = self.backbone(batch, masks.context)
-        pred = self.predictor(context, masks.context, masks.target)
+        pred = self.predictor(context, masks, batch)
         if self.target.needs_grad:
             target = self.target(self, batch, masks)
         else:

@@ -29,7 +29,7 @@ from .lazy import lazy, resolve
 
 ENTRY_POINT_GROUP = "jepakit"
 ENV_VAR = "JEPAKIT_PLUGINS"
-KINDS = ("tokenizer", "masker", "target", "views", "domain")
+KINDS = ("tokenizer", "masker", "target", "predictor", "views", "domain")
 
 hookimpl = pluggy.HookimplMarker("jepakit")
 
@@ -138,6 +138,7 @@ HOOKS = {
     "tokenizer": "jepakit_register_tokenizers",
     "masker": "jepakit_register_maskers",
     "target": "jepakit_register_targets",
+    "predictor": "jepakit_register_predictors",
     "views": "jepakit_register_view_samplers",
     "domain": "jepakit_register_domains",
 }
@@ -256,7 +257,8 @@ def _tell_contested(kind: str, name: str) -> None:
 
 
 def registry(kind: str) -> dict[str, Entry]:
-    """All registered components of one kind: ``tokenizer``, ``masker``, ``target``, ``views``, ``domain``."""
+    """All registered components of one kind: ``tokenizer``, ``masker``, ``target``, ``predictor``, ``views``,
+    ``domain``."""
     if kind not in KINDS:
         raise unknown("component kind", kind, KINDS)
     return _collect()[kind]
@@ -334,8 +336,15 @@ def create(kind: str, name: str, kwargs: dict[str, Any] | None = None, offered: 
 
 def _check_built(kind: str, who: str, obj: Any) -> None:
     """A factory returned what its kind's contract asks: a Tokenizer or Target module, a
-    Masker or ViewSampler (or, for those two, any callable)."""
+    predictor module, a Masker or ViewSampler (or, for those two, any callable)."""
     from . import contract
+
+    if kind == "predictor":
+        from torch import nn
+
+        if not isinstance(obj, nn.Module):
+            raise JepakitError(f"{who} returned {type(obj).__name__}, not a torch nn.Module: its factory must build one")
+        return
 
     expected = {"tokenizer": contract.Tokenizer, "masker": contract.Masker, "target": contract.Target,
                 "views": contract.ViewSampler}.get(kind)

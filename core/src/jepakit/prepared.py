@@ -191,6 +191,23 @@ class WindowDataset(Dataset):
         return iter(self.records)
 
     @property
+    def ids(self) -> list[str]:
+        """One id per item (:mod:`jepakit.export`'s item-id protocol): the record's name
+        (metadata ``name``, else ``path``, else its index), then ``#k`` for its ``k``-th
+        window; a random crop (one item per record) is the record's name alone."""
+        out: list[str] = []
+        seen: dict[int, int] = {}
+        for r, start in self.windows:
+            meta = self.store.meta(r)
+            name = str(meta.get("name") or meta.get("path") or r) if isinstance(meta, dict) else str(r)
+            if start < 0:
+                out.append(name)
+            else:
+                out.append(f"{name}#{seen.get(r, 0)}")
+                seen[r] = seen.get(r, 0) + 1
+        return out
+
+    @property
     def labels(self) -> np.ndarray:
         """Every window's ``label`` metadata, read without decoding a signal (the core's
         evaluation uses it instead of iterating items)."""

@@ -9,7 +9,7 @@ Values are normalised where nothing is lost: an integral float is an integer (``
 from ``--set train.steps=1e3``), a numeric string is a number (YAML 1.1 reads an
 unquoted ``1e-3`` as a string), a single ``eval.metrics`` name is a list of one.
 
-The component sections (``tokenizer``, ``masker``, ``views``, ``target``) and ``data``
+The component sections (``tokenizer``, ``masker``, ``views``, ``target``, ``predictor``) and ``data``
 hold free arguments that the component's factory or the domain's loader validates; only
 their ``name`` is checked here. A key of the defaults with no declared spec (a section a
 later module adds) is checked against the type of its default value.
@@ -187,6 +187,9 @@ class ListOf(Spec):
 class Warmup(Spec):
     allowed = "a fraction of train.steps in [0, 1) or a whole number of steps >= 0"
 
+    def __init__(self, of: str = "train.steps"):
+        self.allowed = f"a fraction of {of} in [0, 1) or a whole number of steps >= 0"
+
     def __call__(self, value: Any) -> float | int:
         v = _number(value)
         if not math.isfinite(v) or v < 0:
@@ -225,6 +228,7 @@ SCHEMA: dict[str, dict[str, Spec]] = {
     "masker": {"name": NAME},
     "views": {"name": NAME},
     "target": {"name": NAME},
+    "predictor": {"name": NAME},
     "data": {},
     "loss": {
         "name": Choice(*LOSSES), "var_weight": Float(0.0), "var_gamma": Float(0.0, lo_open=True), "cov_weight": Float(0.0),
@@ -245,6 +249,9 @@ SCHEMA: dict[str, dict[str, Spec]] = {
         "fractions": ListOf(Fraction()), "seeds": Int(1), "heads": ListOf(Choice(*HEADS), unique=True), "knn_k": Int(1),
         "pool": Pool(), "batch_size": Int(1), "max_tokens": Int(1), "sup_steps": Int(1), "sup_lr": Float(0.0, lo_open=True),
         "sup_batch_size": Int(1), "random_init": Bool(), "supervised": Bool(), "max_iter": Int(1),
+        "finetune": Bool(), "ft_lr": Float(0.0, lo_open=True), "layer_decay": Float(0.0, 1.0, lo_open=True),
+        "sup_warmup": Warmup("eval.sup_steps"), "sup_patience": Int(0), "sup_eval_every": Int(1),
+        "sup_val_fraction": Float(0.0, 1.0, lo_open=True, hi_open=True), "sup_val_min": Int(1),
         "encoder": Choice("online", "target"), "metrics": Maybe(ListOf(Str(), single=True), "the task's primary metric"),
         "split": Choice("test", "validation"), "variants": Maybe(ListOf(Str(), single=True), "all of the domain's"),
     },
@@ -323,7 +330,7 @@ def validate(cfg: dict[str, Any], defaults: Mapping[str, Any] | None = None) -> 
         for key in list(values):
             spec = (declared or {}).get(key)
             if spec is None:
-                if declared is not None and section in ("data", "recipe", "tokenizer", "masker", "views", "target"):
+                if declared is not None and section in ("data", "recipe", "tokenizer", "masker", "views", "target", "predictor"):
                     continue  # a component's or loader's own argument
                 default = ((defaults or {}).get(section) or {}).get(key)
                 spec = _inferred(default) if default is not None else None

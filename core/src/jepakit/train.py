@@ -129,18 +129,48 @@ def batch_indices(n: int, batch_size: int, seed: int, step: int) -> list[int]:
     return out
 
 
+class StepDraw:
+    """A step's masks (a JEPA's masker) or views (a LeJEPA's view sampler), drawn from the
+    step's CPU batch: ``sampler(layout(batch), batch_size, generator)`` with the generator
+    seeded from (seed, step) alone. It runs where the batch is collated -- inside a
+    DataLoader worker when ``train.workers`` > 0, as I-JEPA's collator draws its masks --
+    and gives the same masks in any process. ``layout`` is a tokenizer's ``layout`` (of a
+    CPU copy of the model's tokenizer: a layout never depends on the parameters)."""
+
+    def __init__(self, sampler: Any, layout: Any, batch_size: int, seed: int):
+        self.sampler, self.layout, self.bs, self.seed = sampler, layout, int(batch_size), int(seed)
+
+    def __call__(self, batch: Batch, step: int) -> Any:
+        with torch.no_grad():
+            layout = self.layout(batch)
+        return self.sampler(layout, self.bs, torch.Generator().manual_seed(step_seed(self.seed, step, 5)))
+
+
+def layout_tokenizer(model: torch.nn.Module) -> torch.nn.Module:
+    """A frozen CPU copy of ``model``'s tokenizer, whose ``layout`` the data pipeline calls
+    (in DataLoader workers too, where the model's own may sit on a GPU)."""
+    import copy
+
+    tok = copy.deepcopy(model.backbone.tokenizer).cpu().eval()
+    for p in tok.parameters():
+        p.requires_grad_(False)
+    return tok
+
+
 class _StepBatches(Dataset):
     """Step ``s`` -> the collated batch of step ``s``, its items read after torch, numpy and
     ``random`` are reseeded from (seed, s) in whichever process reads them: a dataset's
     random crops then depend on the step alone, not on which DataLoader worker drew them
-    nor on what it drew before (which a resumed run's fresh workers cannot reproduce)."""
+    nor on what it drew before (which a resumed run's fresh workers cannot reproduce).
+    With ``draw`` (a :class:`StepDraw`): ``(batch, masks or views)``."""
 
-    def __init__(self, dataset: Any, collate, batch_size: int, seed: int):
-        self.dataset, self.collate, self.bs, self.seed = dataset, collate, batch_size, seed
+    def __init__(self, dataset: Any, collate, batch_size: int, seed: int, draw: StepDraw | None = None):
+        self.dataset, self.collate, self.bs, self.seed, self.draw = dataset, collate, batch_size, seed, draw
 
-    def __getitem__(self, s: int) -> Batch:
+    def __getitem__(self, s: int) -> Batch | tuple[Batch, Any]:
         seed_everything(step_seed(self.seed, s, 3))
-        return self.collate([self.dataset[i] for i in batch_indices(len(self.dataset), self.bs, self.seed, s)])
+        batch = self.collate([self.dataset[i] for i in batch_indices(len(self.dataset), self.bs, self.seed, s)])
+        return batch if self.draw is None else (batch, self.draw(batch, s))
 
 
 def _as_is(batch: Batch) -> Batch:
@@ -155,12 +185,15 @@ def _worker_init(_: int) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
-def iterate_batches(dataset: Any, collate, batch_size: int, seed: int, start: int, stop: int, workers: int) -> Iterable[Batch]:
+def iterate_batches(
+    dataset: Any, collate, batch_size: int, seed: int, start: int, stop: int, workers: int, draw: StepDraw | None = None,
+) -> Iterable[Batch]:
     """Batches for steps ``start..stop-1``, each a function of (seed, step) only: the same
     with any number of workers, and on resume (see :class:`_StepBatches`). A dataset that
     draws its randomness from torch, numpy or ``random``'s global generators qualifies; one
-    that keeps its own generator across items does not."""
-    steps = _StepBatches(dataset, collate, batch_size, seed)
+    that keeps its own generator across items does not. With ``draw``: ``(batch, masks)``
+    pairs, the masks drawn next to the collate (in the workers when ``workers`` > 0)."""
+    steps = _StepBatches(dataset, collate, batch_size, seed, draw)
     if workers <= 0:
         for s in range(start, stop):
             yield steps[s]
@@ -304,14 +337,36 @@ def build(cfg: Mapping[str, Any], bundle: DataBundle) -> tuple[torch.nn.Module, 
     target = create("target", tname, tkw, offered)
     mname, mkw = cfgmod.component(cfg, "masker")
     masker = create("masker", mname, mkw, offered)
+    predictor = build_predictor(cfg, bundle, backbone, target)
     loss = dict(cfg["loss"])
     model = checked_call(
         JEPA, "loss", backbone, target, loss["name"], loss["var_weight"], loss["var_gamma"], m["pred_width"], m["pred_depth"],
         m["pred_heads"], m["mlp_ratio"], m["pos"], m["drop_path"], sigreg=loss.get("sigreg", 0.0),
         sigreg_on=loss.get("sigreg_on", "pooled"), sigreg_slices=loss.get("sigreg_slices", 1024), seed=seed,
-        cov_weight=loss.get("cov_weight", 0.0),
+        cov_weight=loss.get("cov_weight", 0.0), predictor=predictor,
     )
     return model, masker
+
+
+def predictor_facts(cfg: Mapping[str, Any], bundle: DataBundle, backbone: Backbone, out_dim: int) -> dict[str, Any]:
+    """What the core offers a predictor's factory (:mod:`jepakit.predictors`): the
+    offered facts of every component, the token layout, the encoder and target widths
+    and the ``model`` section's predictor sizes."""
+    m = cfg["model"]
+    return {
+        **offered_facts(cfg, bundle), "grid": tuple(backbone.grid), "num_prefix": backbone.num_prefix, "width": backbone.width,
+        "out_dim": int(out_dim), "pred_width": m["pred_width"], "pred_depth": m["pred_depth"], "pred_heads": m["pred_heads"],
+        "mlp_ratio": m["mlp_ratio"], "pos": m["pos"], "drop_path": m["drop_path"],
+    }
+
+
+def build_predictor(cfg: Mapping[str, Any], bundle: DataBundle, backbone: Backbone, target: Any) -> torch.nn.Module:
+    """The ``predictor`` section's predictor (the ``transformer`` for configs that predate
+    the section, as checkpoints of earlier versions hold)."""
+    section = dict(cfg.get("predictor") or {"name": "transformer"})
+    name = section.pop("name", None) or "transformer"
+    facts = predictor_facts(cfg, bundle, backbone, target.dim or backbone.width)
+    return create("predictor", name, section, facts)
 
 
 def checked_call(factory: Any, what: str, *args: Any, **kwargs: Any) -> Any:
@@ -319,7 +374,7 @@ def checked_call(factory: Any, what: str, *args: Any, **kwargs: Any) -> Any:
     names, var_kw = factory_params(factory)
     bad = [k for k in kwargs if k not in names and not var_kw]
     if bad:
-        valid = sorted(names - {"backbone", "seed", "target"})
+        valid = sorted(names - {"backbone", "seed", "target", "predictor"})
         raise ConfigError(f"{what} has no argument {bad[0]!r}; valid: {', '.join(valid)}")
     try:
         return factory(*args, **kwargs)
@@ -632,6 +687,7 @@ def _pretrain(
     device = pick_device(t["device"])
     torch.manual_seed(int(t["seed"]))
     model, sampler = build(cfg, bundle)
+    layout_tok = layout_tokenizer(model)  # before the model moves: DataLoader workers call its layout
     model.to(device)
     opt = make_optimizer(model, cfg)
     start, history = 0, []
@@ -673,7 +729,11 @@ def _pretrain(
     model.train()
     # each rank draws its own batches and masks; SIGReg directions stay shared
     data_seed = int(t["seed"]) + 7919 * rank
-    batches = iterate_batches(bundle.pretrain, collate_of(bundle), bs, data_seed, start, steps, int(t["workers"]))
+    # the step's masks (views) are drawn next to its collate, in the DataLoader workers when
+    # train.workers > 0, from the same (seed, step) generator in any case
+    draw = StepDraw(sampler, layout_tok.layout, bs, data_seed)
+    batches = iter(iterate_batches(bundle.pretrain, collate_of(bundle), bs, data_seed, start, steps, int(t["workers"]), draw))
+    waited = 0.0  # seconds this run's loop waited for its batches
     metrics = MetricsLogger(out_dir, start, bs, enabled=rank0)  # metrics.jsonl (+ TensorBoard), loss spikes
 
     def save_at(at: int) -> Path:
@@ -682,14 +742,16 @@ def _pretrain(
 
     hold.watch_signals()
     try:
-        for step, batch in zip(range(start, steps), batches):
+        for step in range(start, steps):
             tic = time.perf_counter()
-            batch = to_device(batch, device)
+            batch, drawn = next(batches)
+            data_wait = time.perf_counter() - tic  # the data pipeline's lag behind the step (all of its work with workers=0)
+            waited += data_wait
+            tic = time.perf_counter()
+            batch, drawn = to_device(batch, device), drawn.to(device)
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
-            layout = model.backbone.tokenizer.layout(batch)
-            drawn = sampler(layout, bs, torch.Generator().manual_seed(step_seed(data_seed, step, 5))).to(device)
             torch.manual_seed(step_seed(t["seed"], step, 7))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 outs = train_model(batch, drawn)
@@ -708,7 +770,7 @@ def _pretrain(
             opt.step()
             model.update((step + 1) / steps)
             dt = time.perf_counter() - tic
-            rec = {"step": step + 1, "lr": lr, "seconds": dt}
+            rec = {"step": step + 1, "lr": lr, "seconds": dt, "data_wait": data_wait}
             rec.update({k: float(v.detach()) for k, v in outs.items() if torch.is_tensor(v) and v.ndim == 0})
             rec.update(guard.check(step + 1) or {})
             metrics.log(rec, model, grad_norm)
@@ -720,7 +782,8 @@ def _pretrain(
                 raise TrainingCollapsed(f"{guard.message.split(';')[0]}; stopped (train.stop_on_collapse), checkpoint {last_ckpt}")
             history.append(rec)
             if bar is not None:
-                post = {"loss": f"{rec['loss']:.4f}", "samples/s": f"{bs / dt:.1f}"}
+                post = {"loss": f"{rec['loss']:.4f}", "samples/s": f"{bs / dt:.1f}",
+                        "data wait": f"{1e3 * waited / (step + 1 - start):.0f}ms"}
                 if "rankme" in rec:
                     post["rankme"] = f"{rec['rankme']:.1f}"
                 bar.set_postfix(post, refresh=False)
@@ -756,20 +819,28 @@ def _pretrain(
     return Run(out_dir, cfg, model, bundle, dom.name, history, last_ckpt, time.perf_counter() - began)
 
 
+def config_for_data(dom: Domain, cfg: Mapping[str, Any], data: Any = None) -> tuple[dict[str, Any], Any]:
+    """A saved run's config pointed at ``data`` (None: the run's own data), and the
+    in-memory data object to hand the loader (None for a path). On data of the user's,
+    the data keys that the domain's presets declare ``synthetic`` (sizes of its embedded
+    data) are left out."""
+    cfg = dict(cfg)
+    if data is None:
+        return cfg, None
+    drop = cfgmod.synthetic_keys(dom.defaults, dom.quick, dom.bench, *dict(dom.variants).values())
+    section = {k: v for k, v in cfg["data"].items() if k not in drop}
+    section["path"] = os.fspath(data) if is_path(data) else describe_data(data)
+    cfg["data"] = section
+    return cfg, None if is_path(data) else data
+
+
 def load_run(path: str | os.PathLike, data: Any = None) -> Run:
     """Rebuild a pretrained model from a checkpoint (and its domain's data, or ``data``:
     a path or an in-memory object). On data of the user's, the data keys that the
     domain's presets declare ``synthetic`` (sizes of its embedded data) are left out."""
     ckpt, state, weights = read_checkpoint(path)
-    cfg = state["config"]
     dom = get_domain(state["domain"])
-    obj = None
-    if data is not None:
-        drop = cfgmod.synthetic_keys(dom.defaults, dom.quick, dom.bench, *dict(dom.variants).values())
-        section = {k: v for k, v in cfg["data"].items() if k not in drop}
-        section["path"] = os.fspath(data) if is_path(data) else describe_data(data)
-        obj = None if is_path(data) else data
-        cfg = {**cfg, "data": section}
+    cfg, obj = config_for_data(dom, state["config"], data)
     bundle = load_bundle(dom, cfg, fitted=state.get("info"), data=obj)
     model, _ = build(cfg, bundle)
     result = load_weights(model, weights, ckpt)

@@ -13,6 +13,7 @@ import argparse
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import mne
@@ -33,38 +34,66 @@ def write_synthetic_edfs(folder: Path, n: int = 8, seconds: float = 120.0) -> Pa
     return folder
 
 
-def edf_windows_per_second(files: list[Path], window: float, n: int, prep: Preprocess, seed: int = 0) -> float:
+def edf_reader(files: list[Path], window: float, prep: Preprocess, seed: int = 0) -> Callable[[], object]:
+    """One cleaned clip per call straight from EDF: lazy read, crop, the full cleaning pipeline."""
     rng = np.random.default_rng(seed)
-    began = time.perf_counter()
-    for _ in range(n):
+
+    def read() -> object:
         path = files[int(rng.integers(len(files)))]
         raw = mne.io.read_raw(path, preload=False, verbose="error")
         start = float(rng.uniform(0, raw.times[-1] - window))
         clip = raw.crop(start, start + window, include_tmax=False).load_data(verbose="error")
         rec = preprocess_raw(clip, prep, str(path))
         assert rec.data.shape[1] >= int(window * prep.sfreq) - 1
+        return rec
+
+    return read
+
+
+def decode_reader(files: list[Path], window: float, seed: int = 0) -> Callable[[], object]:
+    """The decoding share of the cost, one clip per call: crop + read the samples, no cleaning."""
+    rng = np.random.default_rng(seed)
+
+    def read() -> object:
+        path = files[int(rng.integers(len(files)))]
+        raw = mne.io.read_raw(path, preload=False, verbose="error")
+        start = float(rng.uniform(0, raw.times[-1] - window))
+        return raw.crop(start, start + window, include_tmax=False).get_data()
+
+    return read
+
+
+def prepared_reader(store_path: Path, window: float, sfreq: float) -> Callable[[], object]:
+    """One clip per call from a prepared store through the core's ``WindowDataset``, cycling over the records."""
+    ds = WindowDataset(PreparedStore(store_path), int(window * sfreq), random=True, fields=("valid",))
+    count = iter(range(1 << 62))
+
+    def read() -> object:
+        item = ds[next(count) % len(ds)]
+        assert item["signal"].shape[1] == int(window * sfreq)
+        return item
+
+    return read
+
+
+def _per_second(read: Callable[[], object], n: int) -> float:
+    began = time.perf_counter()
+    for _ in range(n):
+        read()
     return n / (time.perf_counter() - began)
+
+
+def edf_windows_per_second(files: list[Path], window: float, n: int, prep: Preprocess, seed: int = 0) -> float:
+    return _per_second(edf_reader(files, window, prep, seed), n)
 
 
 def edf_decode_only_per_second(files: list[Path], window: float, n: int, seed: int = 0) -> float:
     """The decoding share of the cost: crop + read the samples, no cleaning."""
-    rng = np.random.default_rng(seed)
-    began = time.perf_counter()
-    for _ in range(n):
-        path = files[int(rng.integers(len(files)))]
-        raw = mne.io.read_raw(path, preload=False, verbose="error")
-        start = float(rng.uniform(0, raw.times[-1] - window))
-        raw.crop(start, start + window, include_tmax=False).get_data()
-    return n / (time.perf_counter() - began)
+    return _per_second(decode_reader(files, window, seed), n)
 
 
 def prepared_windows_per_second(store_path: Path, window: float, n: int, sfreq: float) -> float:
-    ds = WindowDataset(PreparedStore(store_path), int(window * sfreq), random=True, fields=("valid",))
-    began = time.perf_counter()
-    for i in range(n):
-        item = ds[i % len(ds)]
-        assert item["signal"].shape[1] == int(window * sfreq)
-    return n / (time.perf_counter() - began)
+    return _per_second(prepared_reader(store_path, window, sfreq), n)
 
 
 def main(argv: list[str] | None = None) -> None:

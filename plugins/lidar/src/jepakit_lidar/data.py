@@ -99,6 +99,11 @@ class ScanDataset(Dataset):
     def labels(self) -> np.ndarray:
         return np.stack([self[i]["label"].numpy() for i in range(self.n)])
 
+    @property
+    def ids(self) -> list[str]:
+        """One id per scan (:mod:`jepakit.export`'s item-id protocol): its file, else its index."""
+        return [str(n) for n in self.names] if self.names is not None else [str(i) for i in range(self.n)]
+
 
 def collate_scenes(items: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
     """Concatenate the voxels of a batch with the batch index as the first coordinate."""

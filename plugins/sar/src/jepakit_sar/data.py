@@ -70,6 +70,16 @@ class ChipDataset(Dataset):
             item["scene"] = int(self.scenes[i])  # the task's split_key: a scene stays on one side
         return item
 
+    @property
+    def ids(self) -> list[str]:
+        """One id per chip (:mod:`jepakit.export`'s item-id protocol): ``scene<S>/chip<k>``,
+        the ``k``-th chip cut from the loader's scene ``S``."""
+        out, seen = [], {}
+        for s in self.scenes.tolist():
+            out.append(f"scene{s}/chip{seen.get(s, 0)}")
+            seen[s] = seen.get(s, 0) + 1
+        return out
+
 
 def normalize_chip(a: np.ndarray, mode: str) -> np.ndarray:
     if mode == "none":

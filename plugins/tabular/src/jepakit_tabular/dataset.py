@@ -56,6 +56,11 @@ class TableDataset:
         return int(i) if self.indices is None else int(self.indices[i])
 
     @property
+    def ids(self) -> np.ndarray:
+        """One id per item (:mod:`jepakit.export`'s item-id protocol): its row number in the table."""
+        return np.arange(self.n_total) if self.indices is None else self.indices
+
+    @property
     def labels(self) -> np.ndarray:
         """Labels of the items in order (the core reads this instead of every item)."""
         if self._labels is None:

@@ -1,0 +1,157 @@
+"""Predictors: what maps the context encoder's tokens to predictions at the target
+positions. The core's own is ``transformer`` (I-JEPA's narrow transformer with mask
+tokens); a plugin registers others through ``jepakit_register_predictors``.
+
+The contract: a predictor is an ``nn.Module`` (its parameters live under ``predictor.*``
+in a checkpoint) whose ``forward(context, masks, batch)`` receives the context encoder's
+output ``(B, P + Nc, width)`` (the ``P`` prefix tokens first), the step's
+:class:`~jepakit.contract.Masks` and the batch, and returns predictions ``(B, M, Nt,
+out_dim)`` for ``masks.target``. Its factory is offered the facts ``grid``,
+``num_prefix``, ``width`` (encoder width), ``out_dim`` (the target's width),
+``pred_width``, ``pred_depth``, ``pred_heads``, ``mlp_ratio``, ``pos``, ``drop_path``
+(the ``model`` section's), ``dim`` and every key of the data's ``info``, where its
+signature names them (:data:`FACTS`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .contract import Batch, Masks
+from .errors import check
+from .model import _blocks, _init_weights
+from .posembed import PositionEmbedding
+
+# the facts the core offers a predictor's factory, besides ``dim`` and the data's info
+FACTS = ("grid", "num_prefix", "width", "out_dim", "pred_width", "pred_depth", "pred_heads", "mlp_ratio", "pos", "drop_path")
+
+
+def group_mask(num_context: int, nt: int, m: int, device: torch.device | str | None = None) -> Tensor:
+    """``(L, L)`` boolean attention mask (True: may attend), ``L = num_context + m * nt``,
+    over the sequence ``[prefix + context, group 1's targets, ..., group m's]``: context
+    tokens attend to the context only; a target token to the context and its own group."""
+    n = num_context + m * nt
+    group = torch.cat([torch.full((num_context,), -1, dtype=torch.long), torch.arange(m).repeat_interleave(nt)])
+    group = group.to(device)
+    ctx_key = (group < 0).unsqueeze(0)  # every row may see the context
+    same = group.unsqueeze(1) == group.unsqueeze(0)  # ... and its own group (the context's own rows included)
+    return (ctx_key | same).reshape(n, n)
+
+
+def block_forward(block: nn.Module, x: Tensor, mask: Tensor | None) -> Tensor:
+    """A timm ``Block`` applied to ``x`` with an attention ``mask`` (boolean: True may
+    attend, or additive float), through ``F.scaled_dot_product_attention`` and the
+    block's own modules (``norm1``, ``attn.qkv``, ``attn.proj``, ``ls1``, ``drop_path1``,
+    ``norm2``, ``mlp``, ``ls2``, ``drop_path2``): the same parameters, so one state dict
+    serves the masked and the unmasked forms, on every timm 1.x (whose ``Block.forward``
+    did not take a mask before 1.0.12 or so)."""
+    a = block.attn
+    b, n, _ = x.shape
+    h = block.norm1(x)
+    qkv = a.qkv(h).reshape(b, n, 3, a.num_heads, a.head_dim).permute(2, 0, 3, 1, 4)
+    q, k, v = qkv.unbind(0)
+    q, k = a.q_norm(q), a.k_norm(k)
+    if mask is not None and mask.dtype != torch.bool and mask.dtype != q.dtype:
+        mask = mask.to(q.dtype)
+    o = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=a.attn_drop.p if block.training else 0.0)
+    o = o.transpose(1, 2).reshape(b, n, -1)
+    norm = getattr(a, "norm", None)
+    if norm is not None:
+        o = norm(o)
+    o = a.proj_drop(a.proj(o))
+    x = x + block.drop_path1(block.ls1(o))
+    return x + block.drop_path2(block.ls2(block.mlp(block.norm2(x))))
+
+
+class TransformerPredictor(nn.Module):
+    """Narrow transformer that predicts target-token features from the context: context
+    tokens plus one mask token per target position (its position embedding added).
+
+    ``one_pass=False`` (I-JEPA's form): each of the M target groups is predicted in its
+    own sequence ``[context, group m's mask tokens]`` (the context repeated M times), all
+    tokens attending to all. ``one_pass=True``: the context and every group's mask
+    tokens in ONE sequence ``P + Nc + M * Nt`` long, under an attention mask: context
+    (and prefix) tokens attend to the context only, a group's mask tokens to the context
+    and their own group; the context is encoded once instead of M times, about a third
+    fewer FLOPs per I-JEPA ViT-Tiny step (``benchmarks/perf_suite.py --only jepa``).
+
+    The two differ in one respect: per group, the context tokens also attend to that
+    group's mask tokens. ``isolate_context=True`` keeps the per-group form but denies the
+    context that view, which computes exactly what ``one_pass`` computes (at the per-group
+    cost): the ablation that separates the two. Both modes have the same parameters, so
+    a checkpoint of either loads into the other. ``attn_mask``: ``bool`` or ``float``
+    (additive), the form handed to scaled-dot-product attention (their speed differs by
+    backend; the results are the same).
+    """
+
+    def __init__(
+        self,
+        grid: tuple[int, ...],
+        num_prefix: int,
+        width: int,
+        out_dim: int,
+        pred_width: int = 96,
+        pred_depth: int = 6,
+        pred_heads: int = 3,
+        mlp_ratio: float = 4.0,
+        pos: str = "sincos",
+        drop_path: float = 0.0,
+        qkv_bias: bool = True,
+        one_pass: bool = False,
+        isolate_context: bool = False,
+        attn_mask: str = "bool",
+    ):
+        super().__init__()
+        check(isinstance(one_pass, bool) and isinstance(isolate_context, bool),
+              f"one_pass and isolate_context must be true or false, got {one_pass!r} and {isolate_context!r}")
+        check(attn_mask in ("bool", "float"), f"attn_mask must be 'bool' or 'float', got {attn_mask!r}")
+        self.num_prefix = int(num_prefix)
+        self.one_pass, self.isolate_context, self.attn_mask = one_pass, isolate_context, attn_mask
+        self.inp = nn.Linear(width, pred_width)
+        self.mask_token = nn.Parameter(torch.zeros(1, 1, pred_width))
+        self.pos = PositionEmbedding(tuple(grid), pred_width, pos)
+        self.blocks = _blocks(pred_width, pred_depth, pred_heads, mlp_ratio, drop_path, qkv_bias)
+        self.norm = nn.LayerNorm(pred_width)
+        self.out = nn.Linear(pred_width, out_dim)
+        self.apply(_init_weights)
+        nn.init.trunc_normal_(self.mask_token, std=0.02)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"mask_token"}
+
+    def _mask(self, num_context: int, nt: int, m: int, device: torch.device) -> Tensor:
+        mask = group_mask(num_context, nt, m, device)
+        if self.attn_mask == "float":
+            mask = torch.zeros(mask.shape, device=device).masked_fill_(~mask, float("-inf"))
+        return mask
+
+    def _run(self, z: Tensor, mask: Tensor | None) -> Tensor:
+        if mask is None:
+            return self.blocks(z)
+        for block in self.blocks:
+            z = block_forward(block, z, mask)
+        return z
+
+    def forward(self, context: Tensor, masks: Masks, batch: Batch | None = None) -> Tensor:
+        """``context`` (B, P + Nc, width), ``masks.context`` (B, Nc), ``masks.target``
+        (B, M, Nt) -> predictions (B, M, Nt, out_dim)."""
+        target_idx = masks.target
+        b, m, nt = target_idx.shape
+        p = self.num_prefix
+        x = self.inp(context)
+        ctx_pos = self.pos(masks.context).to(x.dtype)
+        x = torch.cat([x[:, :p], x[:, p:] + ctx_pos], dim=1) if p else x + ctx_pos
+        pc = x.shape[1]
+        if self.one_pass:
+            q = self.mask_token.to(x.dtype) + self.pos(target_idx.reshape(b, m * nt)).to(x.dtype)
+            z = self._run(torch.cat([x, q], dim=1), self._mask(pc, nt, m, x.device))
+            return self.out(self.norm(z[:, pc:])).reshape(b, m, nt, -1)
+        # expand + reshape: the backward is one sum over the groups (repeat_interleave's is slower)
+        x = x.unsqueeze(1).expand(b, m, *x.shape[1:]).reshape(b * m, *x.shape[1:])
+        q = self.mask_token.to(x.dtype) + self.pos(target_idx.reshape(b * m, nt)).to(x.dtype)
+        mask = self._mask(pc, nt, 1, x.device) if self.isolate_context else None
+        z = self._run(torch.cat([x, q], dim=1), mask)
+        z = self.out(self.norm(z[:, -nt:]))
+        return z.reshape(b, m, nt, -1)

@@ -63,6 +63,12 @@ def jepakit_register_maskers(register: Register) -> None:
     :class:`~jepakit.contract.Layout`, a batch size and a ``torch.Generator``, it returns
     :class:`~jepakit.contract.Masks` (context indices, target index groups and optional
     per-target-token loss weights) over the grid tokens, prefix tokens excluded.
+
+    A data-aware masker names ``batch`` in its call, ``__call__(layout, batch_size,
+    generator, batch)``, and receives the step's collated CPU batch as a keyword (drawn
+    where the batch is collated: in a DataLoader worker when ``train.workers`` > 0), so
+    it may put targets where the signal is informative. Its masks must depend on the
+    batch and the generator only, which keeps runs and resumes exact.
     """
 
 

@@ -139,11 +139,17 @@ class StepDraw:
 
     def __init__(self, sampler: Any, layout: Any, batch_size: int, seed: int):
         self.sampler, self.layout, self.bs, self.seed = sampler, layout, int(batch_size), int(seed)
+        # a data-aware masker (contract v2) names ``batch`` in its call: it gets the step's
+        # CPU batch (e.g. to put targets where the signal is not flat)
+        self.wants_batch = "batch" in inspect.signature(sampler).parameters
 
     def __call__(self, batch: Batch, step: int) -> Any:
         with torch.no_grad():
             layout = self.layout(batch)
-        return self.sampler(layout, self.bs, torch.Generator().manual_seed(step_seed(self.seed, step, 5)))
+        generator = torch.Generator().manual_seed(step_seed(self.seed, step, 5))
+        if self.wants_batch:
+            return self.sampler(layout, self.bs, generator, batch=batch)
+        return self.sampler(layout, self.bs, generator)
 
 
 def layout_tokenizer(model: torch.nn.Module) -> torch.nn.Module:

@@ -33,7 +33,7 @@ from jepakit import get_domain
 from jepakit.bench import primary_metric, with_split
 from jepakit.checkpoint import read_checkpoint
 from jepakit.config import parse_sets
-from jepakit.evaluate import fit_predict, n_classes_of, score, subset_indices, task_features
+from jepakit.evaluate import label_efficiency, task_features
 from jepakit.train import build, collate_of, load_bundle, load_weights, pick_device, pretrain, resolve_config
 
 SETUPS = {"per-group": "predictor.one_pass=false", "one-pass": "predictor.one_pass=true"}
@@ -62,14 +62,8 @@ def probe_curve(run_dir: Path, cfg: dict, bundle, fraction: float, draws: int) -
         load_weights(model, weights, ckpt)
         model.eval()
         feats = task_features(model.encoder_for_eval(ecfg["encoder"]).to(device), task, ecfg, collate_of(bundle), device)
-        n_classes = n_classes_of(task, np.concatenate([feats.y_train, feats.y_test]) if task.kind == "multiclass" else feats.y_train)
         metric = primary_metric(task.kind)
-        scores = []
-        for seed in range(draws):
-            idx = subset_indices(feats.y_train, task.kind, fraction, seed)
-            pred = fit_predict("linear", task.kind, feats.x_train[idx], feats.y_train[idx], feats.x_test, n_classes, seed,
-                               ecfg["knn_k"], ecfg["max_iter"], ecfg["max_tokens"])
-            scores.append(score(task.kind, feats.y_test, pred, n_classes)[metric])
+        scores = [r[metric] for r in label_efficiency(feats, task, ["linear"], [fraction], draws, ecfg)]
         step = int(state["step"])
         out.append({"step": step, "seconds": seconds.get(step, float("nan")), "score": float(np.mean(scores)), "metric": metric, "task": task_name})
     return out

@@ -323,14 +323,12 @@ def run_evaluate(
         ranks[f"{task_name}:jepa"] = pooled_rankme(feats.x_test)
     unlabelled = None  # no task: RankMe of (up to train.rankme_samples) pretraining items alone
     if not run.bundle.tasks:
-        from .collapse import probe_batches
-        from .train import to_device
+        from .collapse import probe_indices
+        from .evaluate import item_embeddings
 
-        encoder = run.model.encoder_for_eval(ecfg["encoder"]).eval()
-        batches = probe_batches(run.bundle.pretrain, collate_of(run.bundle), int(cfg["train"]["rankme_samples"]),
-                                int(ecfg["batch_size"]), lambda b: to_device(b, device))
-        with torch.no_grad():
-            z = torch.cat([encoder.embed(b, "mean").float().cpu() for b in batches])
+        idx = probe_indices(len(run.bundle.pretrain), int(cfg["train"]["rankme_samples"]))
+        z = item_embeddings(run.model.encoder_for_eval(ecfg["encoder"]), run.bundle.pretrain, idx, "mean", int(ecfg["batch_size"]),
+                            collate_of(run.bundle), device)
         unlabelled = (rankme(z), int(z.shape[0]))
         ranks["pretrain:jepa"] = unlabelled[0]
     out_dir = Path(out) if out is not None else run.out / "evaluation"

@@ -45,9 +45,13 @@ def collapse_threshold(width: int, share: float) -> float:
 
 def probe_batches(dataset: Any, collate: Callable, samples: int, batch_size: int, to_device: Callable) -> list[Batch]:
     """A fixed sample of ``samples`` items (all if fewer), collated in batches once."""
-    n = min(len(dataset), int(samples))
-    idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(12345))[:n].tolist()
-    return [to_device(collate([dataset[i] for i in idx[j : j + batch_size]])) for j in range(0, n, batch_size)]
+    idx = probe_indices(len(dataset), samples)
+    return [to_device(collate([dataset[i] for i in idx[j : j + batch_size]])) for j in range(0, len(idx), batch_size)]
+
+
+def probe_indices(n: int, samples: int) -> list[int]:
+    """The fixed, seeded sample of ``samples`` of ``n`` items (all if fewer) that RankMe reads."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(12345))[: min(n, int(samples))].tolist()
 
 
 @torch.no_grad()

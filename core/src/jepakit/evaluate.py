@@ -69,6 +69,30 @@ def embed(
     return np.concatenate(zs), np.concatenate(ys)
 
 
+def item_embeddings(
+    backbone: Backbone, dataset: Any, indices: Sequence[int], pool: str = "mean", batch_size: int = 64,
+    collate: Callable | None = None, device: torch.device | str = "cpu",
+) -> np.ndarray:
+    """Frozen pooled embeddings ``(n, D)`` of items ``indices`` of ``dataset``, which need no
+    labels (RankMe of unlabelled items)."""
+    from .train import to_device
+
+    collate = collate or default_collate
+    was = backbone.training
+    backbone.eval()
+    zs = []
+    try:
+        with torch.no_grad():
+            for i in range(0, len(indices), batch_size):
+                batch = collate([dataset[int(j)] for j in indices[i : i + batch_size]])
+                zs.append(backbone.embed(to_device(batch, torch.device(device)), pool).float().cpu().numpy())
+    finally:
+        backbone.train(was)
+    if not zs:
+        raise DataError("cannot embed an empty dataset")
+    return np.concatenate(zs)
+
+
 def group_average(x: np.ndarray, y: np.ndarray, groups: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """Average features (or scores) of items that share a group; label = first item's."""
     if groups is None:

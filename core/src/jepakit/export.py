@@ -347,11 +347,11 @@ def _is_export(folder: Path) -> bool:
 
 
 def _write(path: Path, data: bytes) -> None:
+    """Written durably under a temporary name, then renamed into place."""
+    from .checkpoint import write_durably
+
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
+    write_durably(tmp, data)
     os.replace(tmp, path)
 
 

@@ -408,25 +408,11 @@ def holdout_split(dataset: Any, fraction: float, seed: int) -> tuple[Any, Any, s
 
 def held_out_rankme(backbone: Any, dataset: Any, indices: Any, cfg: Mapping[str, Any], collate: Any, device: Any) -> float:
     """RankMe of the pooled (``eval.pool``; ``tokens`` -> mean) embeddings of ``indices``."""
-    import numpy as np
-    import torch
-
-    from .evaluate import rankme
-    from .train import to_device
+    from .evaluate import item_embeddings, rankme
 
     pool = cfg["eval"]["pool"] if cfg["eval"]["pool"] != "tokens" else "mean"
-    bs = int(cfg["eval"]["batch_size"])
-    was = backbone.training
-    backbone.eval()
-    zs = []
-    try:
-        with torch.no_grad():
-            for i in range(0, len(indices), bs):
-                batch = collate([dataset[int(j)] for j in indices[i : i + bs]])
-                zs.append(backbone.embed(to_device(batch, torch.device(device)), pool).float().cpu().numpy())
-    finally:
-        backbone.train(was)
-    return rankme(np.concatenate(zs), float(cfg["train"]["rankme_eps"]))
+    z = item_embeddings(backbone, dataset, indices, pool, int(cfg["eval"]["batch_size"]), collate, device)
+    return rankme(z, float(cfg["train"]["rankme_eps"]))
 
 
 def probe_score(backbone: Any, task: Any, cfg: Mapping[str, Any], collate: Any, device: Any, fraction: float) -> tuple[float, str]:
@@ -434,20 +420,13 @@ def probe_score(backbone: Any, task: Any, cfg: Mapping[str, Any], collate: Any, 
     on its validation items: (mean primary metric over ``eval.seeds`` draws, metric)."""
     import numpy as np
 
-    from .evaluate import PRIMARY, fit_predict, n_classes_of, score, subset_indices, task_features
+    from .evaluate import PRIMARY, label_efficiency, task_features
 
     ecfg = cfg["eval"]
-    feats = task_features(backbone, task, ecfg, collate, device)
     metric = PRIMARY[task.kind]
-    ys = np.concatenate([feats.y_train, feats.y_test]) if task.kind == "multiclass" else feats.y_train
-    n_classes = n_classes_of(task, ys)
-    values = []
-    for seed in range(max(1, int(ecfg["seeds"]))):
-        idx = subset_indices(feats.y_train, task.kind, fraction, seed)
-        pred = fit_predict("linear", task.kind, feats.x_train[idx], feats.y_train[idx], feats.x_test, n_classes, seed,
-                           ecfg["knn_k"], ecfg["max_iter"], ecfg["max_tokens"])
-        values.append(score(task.kind, feats.y_test, pred, n_classes)[metric])
-    return float(np.nanmean(values)), metric
+    feats = task_features(backbone, task, ecfg, collate, device)
+    rows = label_efficiency(feats, task, ["linear"], [fraction], max(1, int(ecfg["seeds"])), ecfg)
+    return float(np.nanmean([r[metric] for r in rows])), metric
 
 
 @dataclass

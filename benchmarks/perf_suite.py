@@ -509,8 +509,8 @@ def section_sar(p: dict[str, Any], device: Any, sets: list[str]) -> tuple[list[d
 
 def section_lidar(p: dict[str, Any], device: Any, sets: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import torch
+    from lidar_perf import KITTI_RANGE, kitti_cloud, voxelisers
 
-    from jepakit_lidar.perf import KITTI_RANGE, kitti_cloud, voxelisers
     from jepakit_lidar.sparse import spconv_available
     from jepakit_lidar.voxelize import VoxelGrid
 
@@ -556,12 +556,12 @@ def batched(fn: Callable[[], Any], n: int) -> Callable[[int], int]:
 def section_ecg(p: dict[str, Any], device: Any, sets: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import numpy as np
     import torch
+    from ecg_perf import readers
 
     from jepakit_ecg.data import prepare
     from jepakit_ecg.leads import LEADS
     from jepakit_ecg.synthetic import synth_record
     from jepakit_ecg.testing import write_record
-    from jepakit_ecg.throughput import readers
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "wfdb"
@@ -586,10 +586,10 @@ def section_ecg(p: dict[str, Any], device: Any, sets: list[str]) -> tuple[list[d
 def section_eeg(p: dict[str, Any], device: Any, sets: list[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     import mne
     import torch
+    from eeg_perf import decode_reader, edf_reader, prepared_reader
 
     from jepakit_eeg.data import prepare
     from jepakit_eeg.io import Preprocess, find_files
-    from jepakit_eeg.speed import decode_reader, edf_reader, prepared_reader
     from jepakit_eeg.synthetic import synthetic_cohort
 
     prep = Preprocess()
@@ -603,12 +603,12 @@ def section_eeg(p: dict[str, Any], device: Any, sets: list[str]) -> tuple[list[d
         store = prepare(folder, Path(tmp) / "prepared")
         names = {"edf": "EDF lazy read + crop + cleaning", "decode_only": "EDF decoding alone", "prepared": "prepared store"}
         readers = {"edf": edf_reader(files, p["window"], prep), "decode_only": decode_reader(files, p["window"]),
-                   "prepared": prepared_reader(store, p["window"], prep.sfreq)}
+                   "prepared": prepared_reader(store, p["window"], prep.rate)}
         clock = Clock(torch.device("cpu"))
         times = clock.run({names[k]: batched(readers[k], p["per_call"][k]) for k in names}, p["rounds"])
     sec = med(times)
     e, d, pr = names["edf"], names["decode_only"], names["prepared"]
-    desc = f"{len(files)} EDF files of {p['seconds']:g} s, windows of {p['window']:g} s at {prep.sfreq:g} Hz"
+    desc = f"{len(files)} EDF files of {p['seconds']:g} s, windows of {p['window']:g} s at {prep.rate:g} Hz"
     return [row("eeg", "EEG loading: prepared store vs per-file EDF decoding", [pr, e, d], sec, "window", sec[e] / sec[pr],
                 "per-file s/window / prepared s/window", config=desc, vs_decode_only=sec[d] / sec[pr])], {"peak_mib": clock.peak, "rounds": clock.rounds_done}
 

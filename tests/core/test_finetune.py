@@ -14,8 +14,18 @@ import torch
 import jepakit
 from jepakit import DataBundle, Domain, Task, hookimpl
 from jepakit.cli import main
-from jepakit.evaluate import _Supervised, score, supervised_scores
-from jepakit.finetune import FitSettings, Fitted, fit, fit_scores, layer_of, lr_factor, param_groups, validation_items
+from jepakit.evaluate import _Supervised, score
+from jepakit.finetune import (
+    FitSettings,
+    Fitted,
+    fit,
+    fit_scores,
+    layer_of,
+    lr_factor,
+    param_groups,
+    supervised_scores,
+    validation_items,
+)
 from jepakit.model import Backbone
 from jepakit.tokenizers import PatchTokenizer
 

@@ -75,7 +75,7 @@ def test_ijepa_plus_sigreg_regularises_the_full_view(waves, tmp_path):
     run = pretrain(waves, out=tmp_path / "s", overrides=["loss.sigreg=0.05", "loss.sigreg_slices=64", "train.steps=3"])
     assert "sigreg" in run.history[-1] and run.history[-1]["sigreg"] > 0
     assert run.model.target.encoder() is not None  # the EMA target stays
-    with pytest.raises(ConfigError, match="already adds SIGReg"):
+    with pytest.raises(ConfigError, match="regularizer .sigreg. is given twice"):
         pretrain(waves, out=tmp_path / "t", overrides=["loss.sigreg=0.05", "target=sigreg", "train.steps=1"])
 
 

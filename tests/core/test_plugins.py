@@ -18,7 +18,7 @@ def test_builtins_register_through_the_hooks():
 
 
 def test_create_validates_names_and_arguments():
-    with pytest.raises(ConfigError, match="unknown masker 'nope'; valid: .*multiblock"):
+    with pytest.raises(ConfigError, match=r"unknown masker 'nope' \(masker.name\); valid: .*multiblock"):
         jepakit.create("masker", "nope")
     with pytest.raises(ConfigError, match="has no argument 'num_blocks'; valid: .*num_targets"):
         jepakit.create("masker", "multiblock", {"num_blocks": 3})

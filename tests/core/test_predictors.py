@@ -82,11 +82,29 @@ def test_block_forward_is_timm_blocks_forward():
         assert torch.allclose(block_forward(block, x, None), block(x), atol=1e-6)
 
 
-def test_float_and_bool_masks_agree():
-    context, masks = inputs(4, 2)
-    a = predictor(2, one_pass=True)(context, masks)
-    b = predictor(2, one_pass=True, attn_mask="float")(context, masks)
-    assert (a - b).abs().max().item() < 1e-5
+def test_float_bool_and_split_attention_agree_with_gradients():
+    for prefix in (0, 2):
+        context, masks = inputs(4, prefix)
+        torch.manual_seed(0)
+        ref = predictor(prefix, one_pass=True, attn_mask="bool")
+        outs, grads = [], []
+        for form in ("bool", "float", "split"):
+            p = predictor(prefix, one_pass=True, attn_mask=form)
+            p.load_state_dict(ref.state_dict())
+            ctx = context.clone().requires_grad_(True)
+            out = p(ctx, masks)
+            out.square().sum().backward()
+            outs.append(out.detach())
+            grads.append((ctx.grad, p.blocks[0].attn.qkv.weight.grad))
+        for out, (gc, gw) in zip(outs[1:], grads[1:]):
+            assert (out - outs[0]).abs().max().item() < 1e-5
+            assert torch.allclose(gc, grads[0][0], atol=1e-5) and torch.allclose(gw, grads[0][1], atol=1e-5)
+    # the per-group form with an isolated context takes the split form too
+    context, masks = inputs(4, 0)
+    iso = predictor(0, isolate_context=True)
+    split = predictor(0, isolate_context=True, attn_mask="split")
+    split.load_state_dict(iso.state_dict())
+    assert (iso(context, masks) - split(context, masks)).abs().max().item() < 1e-5
 
 
 def test_group_mask():

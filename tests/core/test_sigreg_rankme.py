@@ -132,7 +132,7 @@ def _reg_of(constant: bool) -> float:
     model = JEPA(backbone, SIGRegTarget(lam=0.05), pred_width=8, pred_depth=1, pred_heads=2)
     masks = RandomSubsetMasker(0.5, 0.125, 4)(backbone.tokenizer.layout({}), 512, torch.Generator().manual_seed(1))
     with torch.no_grad():
-        return float(model({"x": torch.randn(512, 1)}, masks)["reg"])
+        return float(model({"x": torch.randn(512, 1)}, masks)["sigreg"])
 
 
 def test_an_encoder_that_ignores_its_input_pays_like_a_constant_one():

@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from jepakit import testing
 from jepakit.checkpoint import find_checkpoint
 from jepakit.cli import main
 from jepakit.errors import TrainingDiverged
@@ -23,14 +24,7 @@ def test_a_new_domain_pretrains_and_the_loss_goes_down(waves, tmp_path):
 def test_resume_reproduces_the_next_step_loss(waves, tmp_path):
     full = pretrain(waves, out=tmp_path / "full", overrides=["train.steps=8", "train.ckpt_every=4"])
     part = pretrain(waves, out=tmp_path / "part", overrides=["train.steps=8", "train.ckpt_every=4"])
-    # pretend the second run died after step 4: drop later checkpoints, point latest at step 4
-    ck = tmp_path / "part" / "checkpoints"
-    for p in ck.glob("step-*"):
-        if p.name != "step-0000004":
-            import shutil
-
-            shutil.rmtree(p)
-    (ck / "latest").write_text("step-0000004")
+    testing.rewind(tmp_path / "part", 4)  # pretend the second run died after step 4
     resumed = pretrain(waves, out=tmp_path / "part", resume=True)
     assert [h["step"] for h in resumed.history][-4:] == [5, 6, 7, 8]
     assert resumed.history[4]["loss"] == full.history[4]["loss"]
@@ -45,17 +39,17 @@ def test_sigreg_and_other_losses_train(waves, tmp_path):
 
 
 def test_nan_loss_stops_with_a_clear_message_and_keeps_the_checkpoint(waves, tmp_path, monkeypatch):
-    import jepakit.model
+    import jepakit.losses
 
     calls = {"n": 0}
-    real = jepakit.model.prediction_loss
+    real = jepakit.losses.prediction_loss
 
     def poisoned(*a, **k):
         calls["n"] += 1
         out = real(*a, **k)
         return out * float("nan") if calls["n"] > 4 else out
 
-    monkeypatch.setattr(jepakit.model, "prediction_loss", poisoned)
+    monkeypatch.setattr(jepakit.losses, "prediction_loss", poisoned)
     with pytest.raises(TrainingDiverged, match=r"loss became nan at step 5 .*last good checkpoint is .*step-0000004"):
         pretrain(waves, out=tmp_path / "r", overrides=["train.steps=8", "train.ckpt_every=2"])
     assert find_checkpoint(tmp_path / "r").name == "step-0000004"

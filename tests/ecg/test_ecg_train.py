@@ -3,6 +3,8 @@ records with missing leads, the prepare CLI, and prepared-array loading speed.""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -12,7 +14,6 @@ from jepakit.prepared import PreparedStore
 from jepakit.train import pretrain
 from jepakit_ecg.leads import LEADS
 from jepakit_ecg.testing import tones, write_record
-from jepakit_ecg.throughput import measure
 
 TINY = {
     "data": {"rate": 100, "crop": 2.5, "seconds": 5.0, "records": [48, 8, 8]},
@@ -48,6 +49,17 @@ def test_per_lead_variant_trains_on_records_with_missing_leads(tmp_path):
     assert batch["present"][0].tolist() == [n in ("I", "II", "V1", "V2", "V5", "V6") for n in LEADS]
 
 
+def _benchmark(name: str):
+    """A script of benchmarks/ (the perf scripts ship in no wheel) imported as a module."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def test_prepare_cli_and_throughput(tmp_path, capsys):
     folder = tmp_path / "wf"
     for i in range(12):
@@ -57,7 +69,7 @@ def test_prepare_cli_and_throughput(tmp_path, capsys):
     assert len(store) == 12 and store.read(0).shape == (12, 1000) and store.attrs["rate"] == 100
     assert main(["prepare", "ecg", str(folder), str(tmp_path / "x"), "--set", "speed=3"]) == 2
     assert "no option 'speed'" in capsys.readouterr().err
-    result = measure(folder, tmp_path / "prep", rate=100, crop=2.5, windows=200)
+    result = _benchmark("ecg_perf").measure(folder, tmp_path / "prep", rate=100, crop=2.5, windows=200)
     # the reported figure comes from plugins/ecg/scripts; here only the direction is checked
     assert result["speedup"] > 5
 

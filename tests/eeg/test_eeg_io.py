@@ -59,7 +59,7 @@ def test_edf_roundtrip_matches_channels_resamples_and_keeps_annotations(tmp_path
     tuh.reorder_channels([tuh.ch_names[i] for i in rng.permutation(len(tuh.ch_names))])
     path = write_edf(tmp_path / "rec_s001_t000.edf", tuh)
 
-    rec = read_recording(path, Preprocess(sfreq=128.0, l_freq=0.5, h_freq=45.0, normalize="fixed", scale_uv=1.0))
+    rec = read_recording(path, Preprocess(rate=128.0, highpass=0.5, lowpass=45.0, normalize="fixed", scale_uv=1.0))
     assert rec.channels == list(STANDARD_1020)
     assert rec.valid.all() and rec.bads == {}
     assert rec.sfreq == 128.0 and rec.data.shape == (19, 20 * 128)
@@ -148,7 +148,7 @@ def test_bad_files_raise_one_line_errors_naming_the_file(tmp_path, make_raw, wri
     assert "matches" in _one_line_error(unnamed)
 
     slow = write_edf(tmp_path / "slow.edf", make_raw(0, seconds=20.0, sfreq=64.0))
-    assert "64 Hz" in _one_line_error(slow, Preprocess(sfreq=128.0, h_freq=40.0))
+    assert "64 Hz" in _one_line_error(slow, Preprocess(rate=128.0, lowpass=40.0))
 
     short = write_edf(tmp_path / "short.edf", make_raw(0, seconds=3.0))
     assert "shorter than one clip" in _one_line_error(short, Preprocess(min_seconds=4.0))
@@ -171,7 +171,7 @@ def test_folder_reports_and_skips_a_bad_file(tmp_path, make_raw, write_edf):
 
 
 def test_tuh_layout_gives_labels_splits_and_subjects(tuh_folder):
-    bundle = load(str(tuh_folder), window=4.0)
+    bundle = load(str(tuh_folder), crop=4.0)
     task = bundle.tasks["abnormal"]
     assert task.classes == ["normal", "abnormal"] and task.group_key == "record"
     store = bundle.pretrain.store
@@ -196,7 +196,7 @@ def test_csv_labels_and_subject_split(tmp_path, make_raw, write_edf):
         write_edf(tmp_path / f"rec{k}.edf", make_raw(k, seconds=8.0, abnormal=k % 2 == 1))
         rows.append(f"rec{k}.edf,{label},p{k // 2 if k < 4 else k}")
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    bundle = load(str(tmp_path), labels=str(tmp_path / "labels.csv"), window=4.0, test_fraction=0.3)
+    bundle = load(str(tmp_path), labels=str(tmp_path / "labels.csv"), crop=4.0, test_fraction=0.3)
     task = bundle.tasks["abnormal"]
     store = bundle.pretrain.store
     subjects = {split: {store.meta(r)["subject"] for r in set(ds.groups.tolist())} for split, ds in (("tr", task.train), ("te", task.test))}
@@ -213,7 +213,7 @@ def test_event_epochs_from_annotations(tmp_path, make_raw, write_edf):
         raw.set_annotations(mne.Annotations([1.0, 5.0, 9.0, 12.5], [2.0, 2.0, 2.0, 2.0], ["left", "right", "left", "rest"]))
         (tmp_path / split).mkdir(exist_ok=True)
         write_edf(tmp_path / split / f"ev{k}.edf", raw)
-    bundle = load(str(tmp_path), window=2.0, events=["left", "right"])
+    bundle = load(str(tmp_path), crop=2.0, events=["left", "right"])
     task = bundle.tasks["events"]
     assert task.classes == ["left", "right"]
     assert len(task.train) == 2 * 3 and len(task.test) == 3
@@ -229,23 +229,23 @@ def test_event_epochs_from_annotations(tmp_path, make_raw, write_edf):
 
 def test_prepared_store_matches_direct_reading(tuh_folder, tmp_path):
     out = prepare(str(tuh_folder), tmp_path / "prepared")
-    direct = load(str(tuh_folder), window=4.0)
-    fast = load(str(out), window=4.0)
+    direct = load(str(tuh_folder), crop=4.0)
+    fast = load(str(out), crop=4.0)
     assert len(direct.pretrain) == len(fast.pretrain)
     for i in (0, 5, len(direct.pretrain) - 1):
         np.testing.assert_allclose(direct.pretrain[i]["signal"].numpy(), fast.pretrain[i]["signal"].numpy(), rtol=1e-6)
     for split in ("train", "test"):
         a, b = getattr(direct.tasks["abnormal"], split), getattr(fast.tasks["abnormal"], split)
         np.testing.assert_array_equal(a.labels, b.labels)
-    with pytest.raises(DataError, match="prepared with sfreq"):
-        load(str(out), window=4.0, sfreq=100.0)
+    with pytest.raises(DataError, match="prepared with rate"):
+        load(str(out), crop=4.0, rate=100.0)
 
 
 def test_clip_longer_than_every_recording_is_an_error(tuh_folder):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(DataError, match="could be read|as long as one clip"):
-            load(str(tuh_folder), window=30.0)
+            load(str(tuh_folder), crop=30.0)
 
 
 def test_trigger_channel_events_become_labels(tmp_path, make_raw):

@@ -82,7 +82,7 @@ def test_point_annotations_become_epochs_starting_at_the_event(tmp_path, make_ra
     rec = read_recording(tmp_path / "train" / "pt0.edf")
     assert sorted((round(o, 2), d, s) for o, d, s in rec.annotations if s in times) == sorted(
         (t, 0.0, d) for d, ts in times.items() for t in ts)
-    bundle = load(str(tmp_path), window=2.0, events=["left", "right"])
+    bundle = load(str(tmp_path), crop=2.0, events=["left", "right"])
     task = bundle.tasks["events"]
     assert task.classes == ["left", "right"]
     assert len(task.train) == 2 * 4 and len(task.test) == 4
@@ -110,7 +110,7 @@ def test_trigger_channel_events_give_epochs_with_int_event_names(tmp_path, make_
     for k, split in enumerate(("train", "train", "eval")):
         (tmp_path / split).mkdir(exist_ok=True)
         _stim_raw(make_raw, k, marks, seconds=14.0, first_samp=1000 * (k + 1)).save(tmp_path / split / f"t{k}_raw.fif", verbose="error")
-    bundle = load(str(tmp_path), window=2.0, events=[1, 2])  # YAML ints, descriptions are strings
+    bundle = load(str(tmp_path), crop=2.0, events=[1, 2])  # YAML ints, descriptions are strings
     task = bundle.tasks["events"]
     assert task.classes == ["1", "2"]
     assert len(task.train) == 2 * 4 and len(task.test) == 4
@@ -124,7 +124,7 @@ def test_trigger_channel_events_give_epochs_with_int_event_names(tmp_path, make_
 def test_events_matching_nothing_is_an_error_listing_what_was_found(tmp_path, make_raw, write_edf):
     _point_event_folder(tmp_path, make_raw, write_edf)
     with pytest.raises(DataError) as err:
-        load(str(tmp_path), window=2.0, events=[1, 2, 3, 4])
+        load(str(tmp_path), crop=2.0, events=[1, 2, 3, 4])
     msg = str(err.value)
     assert "\n" not in msg and "left" in msg and "right" in msg and "1, 2, 3, 4" in msg
 
@@ -132,10 +132,10 @@ def test_events_matching_nothing_is_an_error_listing_what_was_found(tmp_path, ma
 def test_events_partly_missing_or_unsplittable_are_reported(tmp_path, make_raw, write_edf):
     _point_event_folder(tmp_path, make_raw, write_edf)
     with pytest.warns(DataNotice, match="up"):
-        bundle = load(str(tmp_path), window=2.0, events=["left", "right", "up"])
+        bundle = load(str(tmp_path), crop=2.0, events=["left", "right", "up"])
     assert bundle.tasks["events"].classes == ["left", "right"]
     with pytest.warns(DataNotice, match="events"):
-        bundle = load(str(tmp_path / "train" / "pt0.edf"), window=2.0, events="left,right")  # one subject: no held-out side
+        bundle = load(str(tmp_path / "train" / "pt0.edf"), crop=2.0, events="left,right")  # one subject: no held-out side
     assert "events" not in bundle.tasks
 
 
@@ -196,10 +196,10 @@ def test_bipolar_derivations_need_an_explicit_rename(tmp_path, make_raw, write_e
         read_recording(path)
     assert "bipolar" in str(err.value) and "data.rename" in str(err.value)
     with pytest.warns(DataNotice, match="EEG Fpz-Cz"):
-        bundle = load(path, window=2.0, channels=["Fpz", "Pz"], rename={"EEG Fpz-Cz": "Fpz", "EEG Pz-Oz": "Pz"})
+        bundle = load(path, crop=2.0, channels=["Fpz", "Pz"], rename={"EEG Fpz-Cz": "Fpz", "EEG Pz-Oz": "Pz"})
     assert all(bundle.pretrain.store.meta(0)["valid"])
     with pytest.raises(ConfigError, match="Oz"):
-        load(path, window=2.0, channels=["Fpz", "Pz"], rename={"EEG Pz-Oz": "Oz"})  # not a model channel
+        load(path, crop=2.0, channels=["Fpz", "Pz"], rename={"EEG Pz-Oz": "Oz"})  # not a model channel
 
 
 def test_named_electrodes_outside_the_channel_set_are_reported(tmp_path, make_raw, write_edf):
@@ -207,7 +207,7 @@ def test_named_electrodes_outside_the_channel_set_are_reported(tmp_path, make_ra
     raw.rename_channels({"Fp1": "AF3", "Fp2": "AF4"})  # 10-10 names the 10-20 set lacks
     path = write_edf(tmp_path / "af.edf", raw)
     with pytest.warns(DataNotice, match="AF3"):
-        load(path, window=2.0)
+        load(path, crop=2.0)
 
 
 # ------------------------------------------------------------------- 13. the real reason of a failed folder
@@ -223,7 +223,7 @@ def test_a_folder_of_bad_files_names_the_real_reasons(tmp_path, make_raw, write_
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(DataError) as err:
-            load(str(tmp_path), window=4.0, h_freq=30.0)
+            load(str(tmp_path), crop=4.0, lowpass=30.0)
         msg = str(err.value)
         assert "\n" not in msg and "truncated" in msg and "sampling rate" in msg and "x2" in msg
         with pytest.raises(DataError, match="truncated"):
@@ -243,11 +243,11 @@ def test_partial_channel_coverage_is_described_and_noticed(tmp_path, make_raw, w
     head = mne.io.RawArray(data, mne.create_info(emotiv, SF, "eeg"), verbose="error")
     path = write_edf(tmp_path / "emotiv.edf", head)
     with pytest.warns(DataNotice, match="10 of 19"):
-        bundle = load(path, window=2.0)
+        bundle = load(path, crop=2.0)
     assert "10 of 19" in bundle.describe and "Fp1" in bundle.describe and "Cz" in bundle.describe
     one = write_edf(tmp_path / "one.edf", make_raw(8, seconds=10.0).pick(["Cz"]))
     with pytest.warns(DataNotice, match="1 of 19"):
-        bundle = load(one, window=2.0)
+        bundle = load(one, crop=2.0)
     assert "1 of 19" in bundle.describe
 
 
@@ -255,7 +255,7 @@ def test_full_coverage_stays_quiet(tmp_path, make_raw, write_edf):
     path = write_edf(tmp_path / "full.edf", make_raw(9, seconds=10.0))
     with warnings.catch_warnings():
         warnings.simplefilter("error", DataNotice)
-        bundle = load(path, window=2.0)
+        bundle = load(path, crop=2.0)
     assert "19 of 19" in bundle.describe
 
 
@@ -272,7 +272,7 @@ def test_label_csv_gaps_are_reported_not_turned_into_classes(tmp_path, make_raw,
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        bundle = load(str(tmp_path), labels=str(tmp_path / "labels.csv"), window=4.0)
+        bundle = load(str(tmp_path), labels=str(tmp_path / "labels.csv"), crop=4.0)
     said = " | ".join(str(w.message) for w in caught if issubclass(w.category, DataNotice))
     assert "gone.edf" in said and "rec5.edf" in said and "no label" in said
     assert bundle.tasks["label"].classes == ["sick", "well"]  # no 'nan' class from the empty cell
@@ -284,5 +284,5 @@ def test_numeric_labels_read_as_normal_abnormal_are_reported(tmp_path, make_raw,
         write_edf(tmp_path / f"r{k}.edf", make_raw(k, seconds=8.0, abnormal=k % 2 == 1))
     (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
     with pytest.warns(DataNotice, match="0 and 1 are read as normal and abnormal"):
-        bundle = load(str(tmp_path), labels=str(tmp_path / "labels.csv"), window=4.0)
+        bundle = load(str(tmp_path), labels=str(tmp_path / "labels.csv"), crop=4.0)
     assert bundle.tasks["abnormal"].classes == ["normal", "abnormal"]

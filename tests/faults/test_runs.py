@@ -93,17 +93,17 @@ def losses(run) -> list[float]:
 
 def die_at_step(monkeypatch, step: int) -> None:
     """Make the loss of ``step`` (1-based) NaN: the run stops there (TrainingDiverged)."""
-    import jepakit.model
+    import jepakit.losses
 
     calls = {"n": 0}
-    real = jepakit.model.prediction_loss
+    real = jepakit.losses.prediction_loss
 
     def poisoned(*a, **k):
         calls["n"] += 1
         out = real(*a, **k)
         return out * float("nan") if calls["n"] >= step else out
 
-    monkeypatch.setattr(jepakit.model, "prediction_loss", poisoned)
+    monkeypatch.setattr(jepakit.losses, "prediction_loss", poisoned)
 
 
 def tensors(ckpt) -> dict[str, torch.Tensor]:

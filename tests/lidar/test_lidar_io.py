@@ -142,7 +142,7 @@ def test_unknown_suffix_and_missing(tmp_path):
 
 
 def test_folder_skips_bad_files(tmp_path):
-    from jepakit_lidar.plugin import load
+    from jepakit_lidar.data import load
 
     PTS.tofile(tmp_path / "000000.bin")
     PTS.tofile(tmp_path / "000001.bin")
@@ -197,7 +197,7 @@ def test_kitti_labels_to_bev(tmp_path):
 
 
 def test_kitti_folder_gives_bev_task(tmp_path, kitti_folder):
-    from jepakit_lidar.plugin import load
+    from jepakit_lidar.data import load
 
     kitti_folder(tmp_path, 4)
     bundle = load(path=str(tmp_path), point_range=(-25.6, -25.6, -3.0, 25.6, 25.6, 3.0), voxel_size=(0.4, 0.4, 0.5))

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from jepakit_lidar.data import collate_scenes
+from jepakit_lidar.data import load
+from jepakit_lidar.dataset import collate_scenes
 from jepakit_lidar.masks import BEVMasker
-from jepakit_lidar.plugin import QUICK, load
+from jepakit_lidar.presets import QUICK
 from jepakit_lidar.synthetic import CLASSES, Sensor, cell_labels, make_scene
 from jepakit_lidar.tokenizer import SparseBEVTokenizer
 

@@ -69,7 +69,7 @@ def _scene():
 
 def test_las_8_and_16_bit_intensity_give_the_same_features_as_kitti_bin(tmp_path):
     from jepakit_lidar import io
-    from jepakit_lidar.plugin import load
+    from jepakit_lidar.data import load
 
     xyz, k = _scene()
     for d in ("bin", "las8", "las16"):
@@ -93,7 +93,7 @@ def test_las_8_and_16_bit_intensity_give_the_same_features_as_kitti_bin(tmp_path
 
 
 def test_max_voxels_drops_at_random_not_the_end_of_the_file_and_says_so(tmp_path):
-    from jepakit_lidar.plugin import load
+    from jepakit_lidar.data import load
 
     xyz, inten, cls = airborne_tile(x0=0.0, y0=0.0)
     xyz[:, :2] -= 20.0
@@ -130,7 +130,7 @@ def test_random_voxel_cap_has_no_density_bias():
 
 
 def test_grid_too_large_is_one_line_up_front(tmp_path):
-    from jepakit_lidar.plugin import load
+    from jepakit_lidar.data import load
 
     xyz, inten, cls = airborne_tile()
     write_las(tmp_path / "tile.las", xyz, inten, cls)
@@ -144,7 +144,7 @@ def test_grid_too_large_is_one_line_up_front(tmp_path):
 
 
 def test_projected_coordinates_error_shows_extent_and_the_fix(tmp_path):
-    from jepakit_lidar.plugin import load
+    from jepakit_lidar.data import load
 
     xyz, inten, cls = airborne_tile()
     write_las(tmp_path / "tile.las", xyz, inten, cls)
@@ -157,7 +157,7 @@ def test_projected_coordinates_error_shows_extent_and_the_fix(tmp_path):
 
 
 def test_center_keeps_roofs_and_trees_and_reports_the_kept_fraction(tmp_path):
-    from jepakit_lidar.plugin import load
+    from jepakit_lidar.data import load
 
     for i in range(2):
         xyz, inten, cls = airborne_tile(seed=i, x0=600_000.0 + 40 * i)
@@ -183,7 +183,7 @@ def test_center_keeps_roofs_and_trees_and_reports_the_kept_fraction(tmp_path):
 
 def test_center_applies_to_files_only():
     from jepakit.errors import ConfigError
-    from jepakit_lidar.plugin import load
+    from jepakit_lidar.data import load
 
     with pytest.raises((ConfigError, DataError), match="data.center"):
         load(center=True, scenes=2, train_scenes=1, test_scenes=1)
@@ -193,7 +193,7 @@ def test_center_applies_to_files_only():
 
 
 def test_las_classification_is_a_bev_task(tmp_path):
-    from jepakit_lidar.plugin import load
+    from jepakit_lidar.data import load
 
     for i in range(4):
         xyz, inten, cls = airborne_tile(seed=i, x0=600_000.0 + 40 * i)
@@ -219,7 +219,7 @@ def test_las_classification_is_a_bev_task(tmp_path):
 
 
 def test_trivial_classification_gives_no_task(tmp_path):
-    from jepakit_lidar.plugin import load
+    from jepakit_lidar.data import load
 
     for i in range(3):
         xyz, inten, _ = airborne_tile(seed=i, x0=600_000.0 + 40 * i)
@@ -235,7 +235,8 @@ def test_trivial_classification_gives_no_task(tmp_path):
 def test_presets_do_not_change_the_grid_of_user_data(tmp_path, which):
     from jepakit import Domain
     from jepakit.train import load_bundle, resolve_config
-    from jepakit_lidar.plugin import BENCH, DEFAULTS, QUICK, load
+    from jepakit_lidar.data import load
+    from jepakit_lidar.presets import BENCH, DEFAULTS, QUICK
 
     dom = Domain(name="lidar", load=load, summary="", defaults=DEFAULTS, quick=QUICK, bench=BENCH)
     g = np.random.default_rng(0)
@@ -268,8 +269,8 @@ def test_spconv_is_imported_only_by_a_spconv_backend(tmp_path):
     np.zeros((10, 4), np.float32).tofile(tmp_path / "a.bin")
     out = _py(
         "import sys\n"
-        "import jepakit_lidar, jepakit_lidar.plugin as p\n"
-        f"p.load(path={str(tmp_path)!r}).pretrain[0]\n"
+        "import jepakit_lidar, jepakit_lidar.plugin, jepakit_lidar.data as d\n"
+        f"d.load(path={str(tmp_path)!r}).pretrain[0]\n"
         "from jepakit_lidar.tokenizer import SparseBEVTokenizer\n"
         "t = SparseBEVTokenizer(16, 6, (8, 16, 16), channels=(4, 8, 8), backend='torch')\n"
         "print('spconv' in sys.modules)\n"
@@ -308,7 +309,7 @@ def test_tokenizer_refuses_a_grid_whose_bev_map_would_not_fit():
 
 
 def test_kitti_boxes_follow_the_points_under_center(tmp_path, kitti_folder):
-    from jepakit_lidar.plugin import load
+    from jepakit_lidar.data import load
 
     kitti_folder(tmp_path, 3, ground_x=(-20.0, 30.0))
     pr = (-25.6, -25.6, -1.0, 25.6, 25.6, 3.0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -88,3 +89,70 @@ def test_against_spconv_point_to_voxel():
         assert torch.equal(v.coords, coords.long())
         assert torch.equal(v.num_points, num.long())
         torch.testing.assert_close(v.features, vox.sum(1) / num.unsqueeze(1), atol=1e-5, rtol=1e-5)
+
+
+def _numpy_reference(points, grid, max_points, max_voxels):
+    """Row-by-row loop over numpy float32 arithmetic: (coords, features, counts, point_voxel, total)."""
+    a = points.numpy().astype(np.float32)
+    lo = np.array(grid.point_range[:3], np.float32)
+    vs = np.array(grid.voxel_size, np.float32)
+    n = np.array(grid.shape_xyz)
+    with np.errstate(all="ignore"):
+        c = np.floor((a[:, :3] - lo) / vs)
+    rows: dict[tuple, list[int]] = {}  # voxel -> its kept rows, in order of first row
+    number: dict[tuple, int] = {}
+    total = set()
+    point_voxel = np.full(len(a), -1, np.int64)
+    for i in range(len(a)):
+        if not ((c[i] >= 0) & (c[i] < n)).all():
+            continue
+        key = (int(c[i, 2]), int(c[i, 1]), int(c[i, 0]))
+        total.add(key)
+        if key not in rows:
+            if len(rows) >= max_voxels:
+                continue
+            number[key] = len(rows)
+            rows[key] = []
+        if len(rows[key]) < max_points:
+            point_voxel[i] = number[key]
+            rows[key].append(i)
+    coords = np.array(list(rows), np.int64).reshape(-1, 3)
+    feats = np.stack([a[r].sum(0, dtype=np.float64) / len(r) for r in rows.values()]) if rows else np.zeros((0, a.shape[1]))
+    counts = np.array([len(r) for r in rows.values()], np.int64)
+    return coords, feats, counts, point_voxel, len(total)
+
+
+def _awkward_cloud(n, seed):
+    """Points inside and outside the range, exact duplicates, one voxel far over any cap,
+    and NaN / inf / -0.0 coordinates."""
+    g = torch.Generator().manual_seed(seed)
+    pts = torch.rand(n, 4, generator=g) * torch.tensor([12.0, 12.0, 6.0, 1.0]) - torch.tensor([6.0, 6.0, 3.0, 0.0])
+    pts[: n // 3, :3] = pts[: n // 3, :3] * 0.05 + 0.1  # one crowded voxel (hundreds of points)
+    pts[n // 3: n // 2] = pts[n // 2: n // 2 + (n // 2 - n // 3)]  # exact duplicates
+    pts[-4, 0], pts[-3, 1], pts[-2, 2], pts[-1, 0] = float("nan"), float("inf"), -float("inf"), -0.0
+    return pts[torch.randperm(n, generator=g)]
+
+
+@pytest.mark.parametrize("grid", [GRID, VoxelGrid((0.0, -4.0, -2.0, 4.0, 4.0, 2.0), (0.1, 0.1, 0.1))], ids=["small", "fine"])
+@pytest.mark.parametrize("max_points,max_voxels", [(32, 100000), (3, 40), (1, 5)])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_matches_numpy_reference(grid, max_points, max_voxels, seed, monkeypatch):
+    """Both voxel-numbering paths (dense cell table, and hashing with its torch.unique
+    fallback) against a row-by-row loop; the caps bite in all but the first setting."""
+    pts = _awkward_cloud(1500, seed)
+    coords, feats, counts, point_voxel, total = _numpy_reference(pts, grid, max_points, max_voxels)
+    if max_voxels < 100000:
+        assert total > max_voxels and counts.max() == max_points  # both caps in play
+    from jepakit_lidar import voxelize as vox
+
+    for dense_max, rounds in [(vox._DENSE_MAX, vox._HASH_ROUNDS), (0, 2), (0, 0)]:
+        monkeypatch.setattr(vox, "_DENSE_MAX", dense_max)
+        monkeypatch.setattr(vox, "_HASH_ROUNDS", rounds)
+        v = voxelize(pts, grid, max_points, max_voxels)
+        assert v.coords.dtype == torch.long and v.num_points.dtype == torch.long and v.point_voxel.dtype == torch.long
+        assert v.features.dtype == torch.float32 and v.features.is_contiguous()
+        assert v.coords.tolist() == coords.tolist()
+        assert v.num_points.tolist() == counts.tolist()
+        assert v.point_voxel.tolist() == point_voxel.tolist()
+        assert v.total_voxels == total
+        np.testing.assert_allclose(v.features.numpy(), feats, rtol=1e-5, atol=1e-5)

@@ -170,3 +170,19 @@ def test_npy_table_is_streamed_not_loaded(tmp_path):
     grown = _rss_bytes() - before
     assert len(b.pretrain) == 400_000 and len(items) > 400
     assert grown < 30e6, f"resident memory grew by {grown / 1e6:.0f} MB for an 80 MB table"
+
+
+def test_old_data_names_load_with_a_notice_and_the_same_split():
+    # data.test_size and data.split_seed became data.test_fraction and data.seed (the
+    # vocabulary every domain shares); configs and checkpoints with the old names still load
+    from jepakit import get_domain
+    from jepakit.errors import ConfigError
+    from jepakit.train import load_bundle
+
+    dom = get_domain("tabular")
+    new = load_bundle(dom, {"data": {"path": None, "test_fraction": 0.25, "seed": 3}})
+    with pytest.warns(UserWarning, match=r"data\.test_size is deprecated, use data\.test_fraction"):
+        old = load_bundle(dom, {"data": {"path": None, "test_size": 0.25, "split_seed": 3}})
+    assert (old.tasks["breast_cancer"].test.ids == new.tasks["breast_cancer"].test.ids).all()
+    with pytest.raises(ConfigError, match="give only data.seed"):
+        load_bundle(dom, {"data": {"path": None, "split_seed": 3, "seed": 3}})

@@ -13,8 +13,9 @@ from typing import Any
 
 from .domain import Domain
 from .errors import ConfigError, DataError, JepakitError, TrainingDiverged
+from .hookspecs import hookimpl
 from .lazy import lazy
-from .plugins import create, get_domain, hookimpl, register_plugin, registry, unregister_plugin
+from .plugins import create, get_domain, register_plugin, registry, unregister_plugin
 from .plugins import plugins as list_plugins
 
 __version__ = "0.1.0"

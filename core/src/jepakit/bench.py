@@ -4,8 +4,6 @@ the domain's own baselines, at each label fraction, over several seeds."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import os
 import time
 from collections.abc import Mapping
@@ -17,31 +15,34 @@ import numpy as np
 import torch
 
 from . import config as cfgmod
-from .contract import DataBundle, Domain, Task
+from .collapse import probe_indices
+from .contract import Domain, Task
 from .errors import ConfigError, JepakitError, notice
 from .evaluate import (
-    PRIMARY,
     Features,
     group_average,
     group_items,
     groups_of,
+    item_embeddings,
     label_efficiency,
     labels_of,
-    n_classes_of,
+    n_classes_in,
     rankme,
     score,
     subset_indices,
-    supervised_scores,
     task_features,
-    validation_task,
+    with_split,
 )
-from .finetune import trainable_copy
+from .finetune import supervised_scores, trainable_copy
 from .plugins import get_domain, registry
+from .report import caveats, dump, metrics_json, pretraining_summary, table, write_report
+from .task_kinds import task_kind
 from .train import (
     Run,
     build_backbone,
     collate_of,
     load_bundle,
+    load_run,
     pick_device,
     pretrain,
     resolve_config,
@@ -108,8 +109,6 @@ def run_bench(
     """Python twin of ``jepakit bench DOMAIN``: writes ``report.md``, ``metrics.json`` and
     PNG plots into ``out`` and returns the rows. ``data``: a path or an in-memory object
     for the domain's loader (passed to it unchanged)."""
-    from .report import caveats, write_report
-
     began = time.perf_counter()
     dom = get_domain(domain) if isinstance(domain, str) else domain
     obj, (config, overrides) = split_data_object(data, config, overrides)
@@ -128,8 +127,11 @@ def run_bench(
     runs: dict[str, Run] = {}
     for ds_name, ds_overrides in datasets.items():
         dcfg = cfgmod.merge(cfg, {"data": dict(ds_overrides)}) if ds_overrides else cfg
-        _bench_data(dom, dcfg, out_dir / ds_name if ds_name else out_dir, ds_name, rows, ranks, runs, echo, obj,
-                    [layer for layer in user_layers(config, overrides) if layer])
+        probed = _bench_data(dom, dcfg, out_dir / ds_name if ds_name else out_dir, ds_name, echo, obj,
+                             [layer for layer in user_layers(config, overrides) if layer])
+        rows += probed.rows
+        ranks.update(probed.ranks)
+        runs.update(probed.runs)
     summary = summarise(rows)
     for line in caveats(summary):
         notice(line)
@@ -141,14 +143,26 @@ def run_bench(
     return result
 
 
+@dataclass
+class _Probed:
+    """What one dataset adds to a benchmark: its probe rows, the RankMe of each probed
+    encoder (``"task:method"``) and its pretraining runs, named ``"dataset:variant"``."""
+
+    rows: list[dict[str, Any]]
+    ranks: dict[str, float]
+    runs: dict[str, Run]
+
+
 def _bench_data(
-    dom: Domain, cfg: dict[str, Any], out_dir: Path, prefix: str, rows: list, ranks: dict, all_runs: dict, echo: bool,
+    dom: Domain, cfg: dict[str, Any], out_dir: Path, prefix: str, echo: bool,
     data: Any = None, user: list[Mapping[str, Any]] | None = None,
-) -> None:
-    """Pretrain every variant on one dataset and append its probe rows (``data``: an
-    in-memory data object for the loader, or None). The user's config layers ``user``
-    are applied over each variant's overrides: a user's setting always wins."""
+) -> _Probed:
+    """Pretrain every variant on one dataset and probe it (``data``: an in-memory data
+    object for the loader, or None). The user's config layers ``user`` are applied over
+    each variant's overrides: a user's setting always wins."""
     tag = f"{prefix}:" if prefix else ""
+    rows: list[dict[str, Any]] = []
+    ranks: dict[str, float] = {}
     ecfg = cfg["eval"]
     split = ecfg.get("split", "test")
     if split not in ("test", "validation"):
@@ -168,7 +182,7 @@ def _bench_data(
         vbundle = bundle if "data" not in extra else with_split(load_bundle(dom, vcfg, data=data), split)
         if echo:
             print(f"[{dom.name}] pretraining {name}: {vbundle.describe or ''}".rstrip(": "), flush=True)
-        runs[name] = all_runs[tag + name] = pretrain(dom, config=vcfg, out=out_dir / name, bundle=vbundle, echo=False, overwrite=True)
+        runs[name] = pretrain(dom, config=vcfg, out=out_dir / name, bundle=vbundle, echo=False, overwrite=True)
     for raw_name, task in bundle.tasks.items():
         task_name = tag + raw_name
         heads = list(ecfg["heads"])
@@ -194,7 +208,7 @@ def _bench_data(
         ft_task, ft_collate = first.bundle.tasks.get(raw_name, task), collate_of(first.bundle)
         ft_encoder, ft_groups = first.model.encoder_for_eval(first.config["eval"]["encoder"]), group_items(ft_task, "train")
         y_groups = first_feats.y_train
-        n_classes = n_classes_of(task, np.concatenate([first_feats.y_train, first_feats.y_test]) if task.kind == "multiclass" else first_feats.y_train)
+        n_classes = n_classes_in(task, first_feats.y_train, first_feats.y_test)
         groups = group_items(task, "train")
         # a domain's baselines read its own dataset types, which a validation split wraps
         extra_methods: dict[str, Any] = dict(dom.baselines) if split == "test" else {}
@@ -221,6 +235,7 @@ def _bench_data(
                 pred = np.asarray(fn(task, items.tolist(), seed))
                 pred, y, _ = group_average(pred, labels_of(task.test), groups_of(task.test, task.group_key))
                 rows.append({"task": task_name, "method": bname, "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
+    return _Probed(rows, ranks, {tag + name: run for name, run in runs.items()})
 
 
 def _clashes(extra: Mapping[str, Any], user: list[Mapping[str, Any]]) -> list[str]:
@@ -252,51 +267,19 @@ def pooled_rankme(x: np.ndarray) -> float:
     return rankme(x.mean(1) if x.ndim == 3 else x)
 
 
-def with_split(bundle: DataBundle, split: str) -> DataBundle:
-    """``bundle`` with its tasks as benchmarked: unchanged for ``test``; for ``validation``
-    each task's training items split into probe-training and validation items."""
-    if split == "test":
-        return bundle
-    return dataclasses.replace(bundle, tasks={k: validation_task(t) for k, t in bundle.tasks.items()})
-
-
 def installed_domains() -> list[str]:
     return sorted(registry("domain"))
 
 
 def primary_metric(kind: str) -> str:
-    return PRIMARY[kind]
+    return task_kind(kind).primary
 
 
-__all__ = ["BenchResult", "installed_domains", "run_bench", "summarise"]
-
-
-def metrics_json(result: BenchResult, cfg: Mapping[str, Any], quick: bool) -> dict[str, Any]:
-    return {
-        "domain": result.domain, "quick": quick, "seconds": result.seconds, "config": cfg, "rankme": result.rankme,
-        "summary": result.summary, "rows": result.rows,
-        "pretraining": {k: pretraining_summary(r) for k, r in result.runs.items()},
-    }
-
-
-def pretraining_summary(run: Run) -> dict[str, Any]:
-    """Length, final loss, time and the collapse guard's last reading of a run."""
-    h = run.history
-    health = [r for r in h if "rankme" in r]
-    last = health[-1] if health else {}
-    first = next((r["step"] for r in health if r.get("collapsed")), None)
-    return {
-        "steps": len(h), "final_loss": h[-1]["loss"] if h else None, "seconds": run.seconds,
-        "rankme": last.get("rankme"), "token_rankme": last.get("token_rankme"), "sample_std": last.get("sample_std"),
-        "position_std": last.get("position_std"),
-        "collapsed": bool(last.get("collapsed", False)), "collapsed_at": first,
-    }
-
-
-def dump(obj: Any, path: Path) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=1, default=str))
-    os.replace(tmp, path)
+# with_split, dump, metrics_json and pretraining_summary moved to evaluate and report; the
+# benchmarks (and other callers) still import them from here
+__all__ = [
+    "BenchResult", "dump", "installed_domains", "metrics_json", "pretraining_summary", "run_bench", "summarise", "with_split",
+]
 
 
 def run_evaluate(
@@ -306,9 +289,6 @@ def run_evaluate(
     """Python twin of ``jepakit evaluate CHECKPOINT``: probes of a pretrained encoder on
     its domain's tasks (``eval`` settings can be overridden) and RankMe. ``data``: a path
     or an in-memory object (read with the checkpoint's fitted data facts)."""
-    from .report import caveats, table
-    from .train import load_run
-
     began = time.perf_counter()
     run = load_run(checkpoint, data)
     cfg = cfgmod.merge(run.config, overrides if isinstance(overrides, Mapping) or overrides is None else cfgmod.parse_sets(overrides))
@@ -323,9 +303,6 @@ def run_evaluate(
         ranks[f"{task_name}:jepa"] = pooled_rankme(feats.x_test)
     unlabelled = None  # no task: RankMe of (up to train.rankme_samples) pretraining items alone
     if not run.bundle.tasks:
-        from .collapse import probe_indices
-        from .evaluate import item_embeddings
-
         idx = probe_indices(len(run.bundle.pretrain), int(cfg["train"]["rankme_samples"]))
         z = item_embeddings(run.model.encoder_for_eval(ecfg["encoder"]), run.bundle.pretrain, idx, "mean", int(ecfg["batch_size"]),
                             collate_of(run.bundle), device)

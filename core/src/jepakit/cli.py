@@ -1,5 +1,5 @@
 """``jepakit`` command line: a thin twin of the Python API (train.pretrain,
-bench.run_bench, bench.run_evaluate, Domain.prepare)."""
+bench.run_bench, bench.run_evaluate, Domain.prepare, describe.describe, describe.config_text)."""
 
 from __future__ import annotations
 
@@ -84,6 +84,21 @@ def _parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("runs", help="list the runs under a folder: status, checkpoints (loss, RankMe), which to keep")
     sp.add_argument("dir", nargs="?", default="runs", help="a run folder or a folder of runs (default: runs)")
     sp.add_argument("--json", action="store_true", help="print the records as JSON")
+
+    sp = sub.add_parser("describe", help="a component's arguments, defaults and the facts the core fills in")
+    sp.add_argument("kind", help="tokenizer, masker, target, predictor, views, domain... (alone: list that kind's names)")
+    sp.add_argument("name", nargs="?", help="the registered name (see jepakit domains)")
+
+    sp = sub.add_parser("experiment", help="run a study of the objective itself (implicit-bias: deep linear JEPA vs MAE)")
+    sp.add_argument("name", help="implicit-bias")
+    sp.add_argument("rest", nargs=argparse.REMAINDER, help="the experiment's own options (jepakit experiment NAME --help)")
+
+    sp = sub.add_parser("config", help="print the config a run of DOMAIN resolves to, with a help string per key")
+    sp.add_argument("domain")
+    sp.add_argument("--data", help="dataset path (default: the domain's embedded data)")
+    sp.add_argument("--config", help="YAML file with config sections")
+    sp.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE", help="override one config key, e.g. model.width=128")
+    sp.add_argument("--quick", action="store_true", help="with the domain's quick preset, as bench --quick runs it")
     return p
 
 
@@ -97,7 +112,8 @@ def _domains() -> int:
             continue
         print(f"{info.name}{version}")
         for kind, label in (("domain", "domains"), ("tokenizer", "tokenizers"), ("masker", "maskers"), ("target", "targets"),
-                            ("predictor", "predictors"), ("views", "view samplers")):
+                            ("predictor", "predictors"), ("loss", "losses"), ("regularizer", "regularizers"),
+                            ("views", "view samplers")):
             names = info.components.get(kind)
             if names:
                 print(f"  {label}: {', '.join(names)}")
@@ -105,23 +121,9 @@ def _domains() -> int:
 
 
 def _one_line_warnings() -> None:
-    """jepakit's own warnings print as one line, ``warning: ...``, without a source line."""
-    import warnings
+    from .console import one_line_warnings
 
-    from .errors import CollapseWarning
-
-    plain = warnings.formatwarning
-
-    def fmt(message, category, filename, lineno, line=None):
-        if issubclass(category, (CollapseWarning, UserWarning)) and not issubclass(category, (DeprecationWarning, FutureWarning)):
-            return f"warning: {message}\n"
-        return plain(message, category, filename, lineno, line)
-
-    warnings.formatwarning = fmt
-    # libraries' deprecation notices are for their callers' developers, not for users of
-    # the CLI (spconv alone printed 8 per LiDAR command)
-    for category in (DeprecationWarning, FutureWarning, PendingDeprecationWarning):
-        warnings.filterwarnings("ignore", category=category)
+    one_line_warnings()
 
 
 def _early_checks(args: argparse.Namespace) -> None:
@@ -234,80 +236,123 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_domains(args: argparse.Namespace) -> int:
+    return _domains()
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from .runs import list_runs, print_runs
+
+    return print_runs(list_runs(args.dir), args.dir, as_json=args.json)
+
+
+def _cmd_describe(args: argparse.Namespace) -> int:
+    from .describe import describe
+
+    print(describe(args.kind, args.name))
+    return 0
+
+
+def _cmd_experiment(args: argparse.Namespace) -> int:
+    from .errors import ConfigError
+
+    if args.name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {args.name!r}; valid: {', '.join(sorted(EXPERIMENTS))}")
+    from importlib import import_module
+
+    return int(import_module(EXPERIMENTS[args.name]).main(list(args.rest)) or 0)
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from .describe import config_text
+
+    print(config_text(args.domain, args.config, args.sets, args.data, quick=args.quick), end="")
+    return 0
+
+
+def _cmd_pretrain(args: argparse.Namespace) -> int:
+    from .train import pretrain
+
+    run = pretrain(args.domain, data=args.data, config=args.config, overrides=args.sets, out=args.out, resume=args.resume, overwrite=args.overwrite)
+    last = run.history[-1]["loss"] if run.history else float("nan")
+    print(f"pretrained {run.domain}: {len(run.history)} steps, final loss {last:.4f}, checkpoint {run.checkpoint}")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .bench import run_evaluate
+
+    run_evaluate(args.checkpoint, data=args.data, overrides=args.sets, out=args.out)
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import installed_domains, run_bench
+    from .errors import JepakitError
+
+    names = args.domains or installed_domains()
+    if not names:
+        print("error: no domain is installed: pip install a plugin such as jepakit-ecg", file=sys.stderr)
+        return 2
+    if len(names) > 1 and args.data:
+        print("error: --data applies to one domain; name it", file=sys.stderr)
+        return 2
+    failed = []
+    for name in names:
+        out = args.out if len(names) == 1 or args.out is None else os.path.join(args.out, name)
+        try:
+            run_bench(name, quick=args.quick, data=args.data, config=args.config, overrides=args.sets, out=out)
+        except JepakitError as exc:
+            if len(names) == 1:
+                raise
+            # one domain's failure must not hide the others' results
+            print(f"error: bench {name}: {exc}", file=sys.stderr)
+            failed.append(name)
+    if failed:
+        print(f"bench failed for: {', '.join(failed)}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def _cmd_prepare(args: argparse.Namespace) -> int:
+    from .config import parse_value
+    from .errors import JepakitError
+    from .plugins import get_domain
+
+    dom = get_domain(args.domain)
+    if dom.prepare is None:
+        raise JepakitError(f"domain {dom.name!r} has no prepare step")
+    kw = {}
+    for item in args.sets:
+        key, eq, value = item.partition("=")
+        if not eq or not key.strip():
+            raise JepakitError(f"--set expects option=value, got {item!r}")
+        kw[key.strip()] = parse_value(value)
+    _check_options(f"domain {dom.name!r} prepare", dom.prepare, kw, skip=2)
+    path = dom.prepare(args.src, args.out, **kw)
+    print(f"prepared {args.src} -> {path or args.out}")
+    return 0
+
+
+# experiments on the objective itself, not on a domain: name -> module with main(argv)
+EXPERIMENTS = {"implicit-bias": "jepakit.experiments.implicit_bias"}
+
+# subcommands that need no early checks (no domain, data or --out of a run)
+_UNCHECKED = {"domains": _cmd_domains, "runs": _cmd_runs, "describe": _cmd_describe, "experiment": _cmd_experiment}
+COMMANDS = {
+    **_UNCHECKED, "config": _cmd_config, "pretrain": _cmd_pretrain, "evaluate": _cmd_evaluate, "bench": _cmd_bench,
+    "finetune": _cmd_finetune, "export": _cmd_export, "embed": _cmd_embed, "sweep": _cmd_sweep, "prepare": _cmd_prepare,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     from .errors import JepakitError
 
     _one_line_warnings()
     try:
-        if args.command == "domains":
-            return _domains()
-        if args.command == "runs":
-            from .runs import list_runs, print_runs
-
-            return print_runs(list_runs(args.dir), args.dir, as_json=args.json)
-        _early_checks(args)
-        if args.command == "pretrain":
-            from .train import pretrain
-
-            run = pretrain(args.domain, data=args.data, config=args.config, overrides=args.sets, out=args.out, resume=args.resume, overwrite=args.overwrite)
-            last = run.history[-1]["loss"] if run.history else float("nan")
-            print(f"pretrained {run.domain}: {len(run.history)} steps, final loss {last:.4f}, checkpoint {run.checkpoint}")
-            return 0
-        if args.command == "evaluate":
-            from .bench import run_evaluate
-
-            run_evaluate(args.checkpoint, data=args.data, overrides=args.sets, out=args.out)
-            return 0
-        if args.command == "bench":
-            from .bench import installed_domains, run_bench
-
-            names = args.domains or installed_domains()
-            if not names:
-                print("error: no domain is installed: pip install a plugin such as jepakit-ecg", file=sys.stderr)
-                return 2
-            if len(names) > 1 and args.data:
-                print("error: --data applies to one domain; name it", file=sys.stderr)
-                return 2
-            failed = []
-            for name in names:
-                out = args.out if len(names) == 1 or args.out is None else os.path.join(args.out, name)
-                try:
-                    run_bench(name, quick=args.quick, data=args.data, config=args.config, overrides=args.sets, out=out)
-                except JepakitError as exc:
-                    if len(names) == 1:
-                        raise
-                    # one domain's failure must not hide the others' results
-                    print(f"error: bench {name}: {exc}", file=sys.stderr)
-                    failed.append(name)
-            if failed:
-                print(f"bench failed for: {', '.join(failed)}", file=sys.stderr)
-            return 1 if failed else 0
-        if args.command == "finetune":
-            return _cmd_finetune(args)
-        if args.command == "export":
-            return _cmd_export(args)
-        if args.command == "embed":
-            return _cmd_embed(args)
-        if args.command == "sweep":
-            return _cmd_sweep(args)
-        if args.command == "prepare":
-            from .config import parse_value
-            from .plugins import get_domain
-
-            dom = get_domain(args.domain)
-            if dom.prepare is None:
-                raise JepakitError(f"domain {dom.name!r} has no prepare step")
-            kw = {}
-            for item in args.sets:
-                key, eq, value = item.partition("=")
-                if not eq or not key.strip():
-                    raise JepakitError(f"--set expects option=value, got {item!r}")
-                kw[key.strip()] = parse_value(value)
-            _check_options(f"domain {dom.name!r} prepare", dom.prepare, kw, skip=2)
-            path = dom.prepare(args.src, args.out, **kw)
-            print(f"prepared {args.src} -> {path or args.out}")
-            return 0
+        if args.command not in _UNCHECKED:
+            _early_checks(args)
+        return COMMANDS[args.command](args)
     except JepakitError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -317,7 +362,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt as exc:  # TrainingInterrupted: where the checkpoint is, how to resume
         print(str(exc) or "interrupted", file=sys.stderr)
         return getattr(exc, "exit_code", 130)
-    return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,7 @@ import torch
 from .contract import Batch
 from .errors import CollapseWarning
 from .model import Backbone
+from .rankme import rankme
 from .sigreg import pooled
 
 # the run's RankMe is called collapsed under this share of the width (README, "Which
@@ -63,8 +64,6 @@ def embedding_health(backbone: Backbone, batches: Sequence[Batch], share: float 
     the position: a BEV map whose pooled embedding is all empty cells can be rich there).
     The run is collapsed when both fall under the threshold.
     """
-    from .evaluate import rankme
-
     was = backbone.training
     backbone.eval()
     g = torch.Generator().manual_seed(0)

@@ -49,11 +49,17 @@ DEFAULTS: dict[str, Any] = {
     # (1 - sigreg) * loss + sigreg * SIGReg (I-JEPA + SIGReg); sigreg_on: pooled,
     # positions or pooled+positions (jepakit.sigreg.view_sigreg)
     # var_weight / cov_weight: VICReg's variance hinge and covariance term on the context
-    # tokens, both across samples at each position
+    # tokens, both across samples at each position. name: a registered loss
+    # (jepakit_register_losses); any other key is that loss's own argument.
+    # var_weight, cov_weight and sigreg are short forms of the regularizers below
     "loss": {
         "name": "smooth_l1", "var_weight": 0.0, "var_gamma": 1.0, "cov_weight": 0.0, "sigreg": 0.0, "sigreg_on": "pooled",
         "sigreg_slices": 1024,
     },
+    # terms added to the JEPA loss, by registered name (jepakit_register_regularizers)
+    # with their arguments: {sigreg: {weight: 0.05, on: pooled}, variance: {weight: 0.1}};
+    # a later layer's null removes one
+    "regularizers": {},
     "model": {
         "width": 192, "depth": 12, "heads": 3, "mlp_ratio": 4.0, "pos": "sincos", "drop_path": 0.0,
         "pred_width": 96, "pred_depth": 6, "pred_heads": 3,
@@ -200,6 +206,22 @@ def merge(*layers: Mapping[str, Any] | None, synthetic: bool | None = None, chec
             if not isinstance(values, Mapping):
                 raise ConfigError(f"config section {section!r} must be a mapping, got {values!r}")
             target = cfg[section]
+            if section == "regularizers":  # per regularizer: arguments merged, null removes it
+                for name, args in values.items():
+                    if args is None:
+                        target.pop(name, None)
+                    elif not isinstance(args, Mapping):
+                        raise ConfigError(f"regularizers.{name} must be a mapping of its arguments (e.g. {{weight: 0.1}}), got {args!r}")
+                    else:
+                        target[name] = {**target.get(name, {}), **copy.deepcopy(dict(args))}
+                continue
+            if section == "loss":  # the core's keys, plus the named loss's own arguments
+                own = set(DEFAULTS["loss"]) - {"name"}
+                if values.get("name") is not None and values["name"] != target.get("name"):
+                    for key in [k for k in target if k not in own and k != "name"]:
+                        del target[key]
+                target.update(copy.deepcopy(dict(values)))
+                continue
             if section in FREE_SECTIONS:
                 new_name = values.get("name")
                 if section != "data" and new_name is not None and new_name != target.get("name"):

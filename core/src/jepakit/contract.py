@@ -2,8 +2,11 @@
 
 Everything a plugin registers is built from these: a :class:`Tokenizer` (batch dict ->
 tokens), a :class:`Masker` (layout -> :class:`Masks`), a :class:`Target` (what the
-predictor must reproduce) and a :class:`Domain` (data, defaults, benchmark). Batches are
-plain dicts of tensors so that a domain adds keys, never signatures.
+predictor must reproduce), a :class:`Loss` (how a prediction is compared with its
+target), a :class:`Regularizer` (what is added to that loss) and a :class:`Domain`
+(data, defaults, benchmark). A target sees the model through the small :class:`Encoder`
+protocol, never the concrete model class. Batches are plain dicts of tensors so that a
+domain adds keys, never signatures.
 """
 
 from __future__ import annotations
@@ -12,17 +15,27 @@ import math
 from abc import ABCMeta, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
 from .domain import Domain as Domain  # torch-free: plugins build it at registration time
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .model import JEPA
-
 Batch = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One named part of a segmented layout (a modality: the frames of a clip, the
+    spectrogram of its audio) with its own token grid."""
+
+    name: str
+    grid: tuple[int, ...]
+
+    @property
+    def num_tokens(self) -> int:
+        return math.prod(self.grid)
 
 
 @dataclass
@@ -36,11 +49,41 @@ class Layout:
     ``flags`` holds per-sample boolean maps of shape ``(B, N)`` that maskers may use;
     by convention ``valid`` marks tokens that carry data (missing leads, padding) and
     ``occupied`` marks non-empty cells of a sparse grid.
+
+    A segmented layout (:meth:`of_segments`: two modalities, each with its own grid) lays
+    its segments' tokens one after another, each segment's in C order of its own grid;
+    ``grid`` is then the flat ``(N,)``. Each segment gets position embeddings of its own
+    grid plus an embedding of the segment, and the ``segments`` masker draws masks per
+    segment (:mod:`jepakit.segments`).
     """
 
     grid: tuple[int, ...]
     num_prefix: int = 0
     flags: dict[str, Tensor] = field(default_factory=dict)
+    segments: tuple[Segment, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.segments:
+            total = sum(s.num_tokens for s in self.segments)
+            names = [s.name for s in self.segments]
+            if len(set(names)) != len(names) or tuple(self.grid) != (total,):
+                raise ValueError(f"a segmented layout needs distinct segment names and grid ({total},), got {names} and {self.grid}")
+
+    @classmethod
+    def of_segments(cls, segments: Sequence[Segment | tuple[str, Sequence[int]]], num_prefix: int = 0,
+                    flags: dict[str, Tensor] | None = None) -> Layout:
+        """A layout of named segments, e.g. ``of_segments([("video", (4, 8, 8)), ("audio", (32,))])``."""
+        segs = tuple(s if isinstance(s, Segment) else Segment(str(s[0]), tuple(int(g) for g in s[1])) for s in segments)
+        return cls((sum(s.num_tokens for s in segs),), num_prefix, dict(flags or {}), segs)
+
+    def span(self, name: str) -> tuple[int, int]:
+        """``(start, stop)`` of segment ``name``'s tokens among the grid tokens."""
+        start = 0
+        for s in self.segments:
+            if s.name == name:
+                return start, start + s.num_tokens
+            start += s.num_tokens
+        raise KeyError(f"no segment {name!r}; the layout has {[s.name for s in self.segments]}")
 
     @property
     def num_tokens(self) -> int:
@@ -142,23 +185,36 @@ class ViewSampler(metaclass=ABCMeta):
         """The views of a batch of ``batch_size`` samples laid out as ``layout``."""
 
 
+@runtime_checkable
+class Encoder(Protocol):
+    """What a :class:`Target` and a :class:`Regularizer` may use of the model being
+    trained: its online ``backbone`` (tokenizer + encoder; ``backbone(batch, keep)``
+    returns ``(B, P + n, width)`` and ``backbone.num_prefix`` is ``P``) and
+    ``online_full(batch)``, the online backbone over every token with gradients, computed
+    at most once per step for everyone who asks."""
+
+    backbone: nn.Module
+
+    def online_full(self, batch: Batch) -> Tensor: ...
+
+
 class Target(nn.Module, metaclass=ABCMeta):
     """What the predictor must reproduce at the target tokens.
 
     ``dim`` is the feature width of the target (None: the encoder width).
     :meth:`attach` runs once when the model is built (an EMA target copies the encoder
     there). :meth:`forward` returns ``(B, M, Nt, dim)`` for ``masks.target``; it runs
-    under ``torch.no_grad`` unless ``needs_grad`` is True. :meth:`regularizer` adds a
-    term to the loss from the step's outputs (``out`` holds ``context``: context-encoder
-    tokens, ``pred`` and ``target``); :meth:`combine` mixes prediction loss and that
-    term; :meth:`update` runs after each optimizer step with the training progress in
-    [0, 1].
+    under ``torch.no_grad`` unless ``needs_grad`` is True. :meth:`update` runs after each
+    optimizer step with the training progress in [0, 1]. A target does not score its
+    prediction (a :class:`Loss` does) nor add terms to the loss (a :class:`Regularizer`
+    does); one that cannot be trained without a regularizer (the online encoder as its
+    own target collapses without SIGReg) declares it in :meth:`regularizers`.
     """
 
     dim: int | None = None
     needs_grad: bool = False
 
-    def attach(self, model: JEPA) -> None:
+    def attach(self, model: Encoder) -> None:
         pass
 
     def encoder(self) -> nn.Module | None:
@@ -167,17 +223,56 @@ class Target(nn.Module, metaclass=ABCMeta):
         return None
 
     @abstractmethod
-    def forward(self, model: JEPA, batch: Batch, masks: Masks) -> Tensor:
+    def forward(self, model: Encoder, batch: Batch, masks: Masks) -> Tensor:
         """``(B, M, Nt, dim)`` target features at ``masks.target``."""
 
-    def regularizer(self, model: JEPA, out: dict[str, Tensor]) -> Tensor | None:
-        return None
-
-    def combine(self, prediction_loss: Tensor, regularizer: Tensor | None) -> Tensor:
-        return prediction_loss if regularizer is None else prediction_loss + regularizer
+    def regularizers(self) -> dict[str, Regularizer]:
+        """Regularizers this target cannot be trained without, by name; the core adds them
+        to the run's (a name given twice is a configuration error)."""
+        return {}
 
     @torch.no_grad()
-    def update(self, model: JEPA, progress: float) -> None:
+    def update(self, model: Encoder, progress: float) -> None:
+        pass
+
+
+class Loss(nn.Module, metaclass=ABCMeta):
+    """How predictions are compared with their targets: ``forward(pred, target, weight)``
+    with ``pred``/``target`` ``(B, M, Nt, D)`` and ``weight`` the masks' optional ``(B, M,
+    Nt)`` per-token weights returns a scalar. A loss that needs more names it in its
+    ``forward`` and receives it by keyword: ``out`` (the step's outputs, including what a
+    predictor returned besides ``pred``, e.g. predicted action chunks), ``batch`` (the
+    collated batch, e.g. the true actions) or ``masks``; so a loss with several parts
+    (ACT-JEPA: actions and future embeddings) weighs each on its own. Report the parts by
+    writing scalars into ``out`` (they are logged)."""
+
+    @abstractmethod
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None) -> Tensor:
+        """The scalar loss."""
+
+
+class Regularizer(nn.Module, metaclass=ABCMeta):
+    """A term added to the loss from the step's outputs.
+
+    ``forward(out)`` returns a scalar from ``out``: ``context`` (context-encoder grid
+    tokens, ``(B, Nc, width)``), ``context_idx`` (their grid positions), ``pred``,
+    ``target`` and, when ``needs_full`` is True, ``full`` (the online encoder over every
+    token, ``(B, N, width)``) and ``valid`` (the layout's ``valid`` flags, when the layout
+    has them). ``weight`` scales it; ``mix`` False adds ``weight * term``, ``mix`` True
+    mixes ``(1 - weight) * loss + weight * term`` (LeJEPA's form) after every added term.
+    :meth:`step` runs after each optimizer step (a regularizer that draws random
+    directions draws the next ones there, identically on every rank)."""
+
+    weight: float = 1.0
+    mix: bool = False
+    needs_full: bool = False
+
+    @abstractmethod
+    def forward(self, out: dict[str, Tensor]) -> Tensor:
+        """The scalar term (before ``weight``)."""
+
+    @torch.no_grad()
+    def step(self) -> None:
         pass
 
 

@@ -37,6 +37,12 @@ class Domain:
 
     ``load``, ``prepare`` and the baselines may be :class:`~jepakit.lazy.lazy`
     references, so that registering the domain imports nothing heavy.
+
+    ``renamed`` maps a ``data`` key's old name to its new one (``{"l_freq":
+    "highpass"}``): a config that still holds the old name (a user's, or a checkpoint's
+    from before the rename) loads as if it named the new one, with a one-line
+    deprecation notice; both names at once are a one-line error (see
+    :func:`rename_options`).
     """
 
     name: str
@@ -49,3 +55,29 @@ class Domain:
     baselines: Mapping[str, Baseline] = field(default_factory=dict)
     prepare: Callable[..., Any] | None = None
     datasets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    renamed: Mapping[str, str] = field(default_factory=dict)
+
+
+def rename_options(options: Mapping[str, Any], renamed: Mapping[str, str], section: str = "data") -> dict[str, Any]:
+    """``options`` with every old key of ``renamed`` (old -> new) under its new name, told
+    once per key (``data.l_freq is deprecated, use data.highpass``); an old and a new
+    name given together is a :class:`~jepakit.errors.ConfigError`. The order of the keys
+    is kept."""
+    from .errors import ConfigError, notice
+
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        new = renamed.get(key)
+        if new is None:
+            out[key] = value
+            continue
+        if new in options:
+            raise ConfigError(f"{section}.{key} and {section}.{new} are the same option (the old and the new name); "
+                              f"give only {section}.{new}")
+        notice(f"{section}.{key} is deprecated, use {section}.{new}", DeprecationNotice)
+        out[new] = value
+    return out
+
+
+class DeprecationNotice(UserWarning):
+    """An old option name that still works: printed as one line, like a data notice."""

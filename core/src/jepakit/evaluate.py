@@ -1,9 +1,10 @@
-"""Frozen-feature evaluation: embeddings, scikit-learn probes, RankMe, label efficiency,
-and the supervised-from-scratch reference with the same architecture."""
+"""Frozen-feature evaluation: embeddings, scikit-learn probes, label efficiency, and the
+probed architecture with a linear head that :mod:`jepakit.finetune` trains end to end
+(the supervised-from-scratch reference and the fine-tune row)."""
 
 from __future__ import annotations
 
-import math
+import dataclasses
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -14,19 +15,13 @@ import torch
 from torch import nn
 from torch.utils.data import default_collate
 
-from .contract import Task
+from .contract import DataBundle, Task
+from .devices import to_device
 from .errors import ConfigError, DataError, check
 from .model import Backbone
-
-
-def rankme(z: torch.Tensor | np.ndarray, eps: float = 1e-7) -> float:
-    """RankMe (Garrido et al. 2023): ``exp(-sum p log p)`` with ``p = s / ||s||_1 + eps``
-    over the singular values ``s`` of the embedding matrix ``z`` (N, D)."""
-    z = torch.as_tensor(z)
-    check(z.ndim == 2, f"rankme expects (N, D), got {tuple(z.shape)}")
-    s = torch.linalg.svdvals(z.double())
-    p = s / s.sum().clamp_min(1e-300) + eps
-    return float(math.exp(float(-(p * p.log()).sum())))
+from .rankme import rankme as rankme  # re-exported: jepakit.evaluate.rankme predates its own module
+from .task_kinds import PRIMARY as PRIMARY  # re-exported: the benchmarks read evaluate.PRIMARY
+from .task_kinds import task_kind
 
 
 def labels_of(dataset: Any) -> np.ndarray:
@@ -53,8 +48,6 @@ def embed(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frozen embeddings and labels of every item: ``(n, D)`` (``pool="mean"``) or
     ``(n, N, D)`` (``pool="tokens"``)."""
-    from .train import to_device
-
     collate = collate or default_collate
     was = backbone.training
     backbone.eval()
@@ -75,8 +68,6 @@ def item_embeddings(
 ) -> np.ndarray:
     """Frozen pooled embeddings ``(n, D)`` of items ``indices`` of ``dataset``, which need no
     labels (RankMe of unlabelled items)."""
-    from .train import to_device
-
     collate = collate or default_collate
     was = backbone.training
     backbone.eval()
@@ -114,22 +105,7 @@ def subset_indices(y: np.ndarray, kind: str, fraction: float, seed: int) -> np.n
     if fraction >= 1.0:
         return np.arange(n)
     k = max(1, int(round(fraction * n)))
-    if kind == "multiclass":
-        classes = np.unique(y)
-        picked = [rng.choice(np.flatnonzero(y == c)) for c in classes]
-        rest = np.setdiff1d(np.arange(n), picked)
-        extra = rng.choice(rest, size=max(0, min(len(rest), k - len(picked))), replace=False)
-        return np.sort(np.concatenate([picked, extra]).astype(int))
-    if kind == "multilabel":
-        picked = []
-        for c in range(y.shape[1]):
-            pos = np.flatnonzero(y[:, c] > 0.5)
-            if len(pos):
-                picked.append(rng.choice(pos))
-        rest = np.setdiff1d(np.arange(n), picked)
-        extra = rng.choice(rest, size=max(0, min(len(rest), k - len(set(picked)))), replace=False)
-        return np.sort(np.unique(np.concatenate([np.asarray(picked, dtype=int), extra.astype(int)])))
-    return np.sort(rng.choice(n, size=max(2, k), replace=False))
+    return task_kind(kind).draw(y, k, rng)
 
 
 # --------------------------------------------------------------------------- probes
@@ -172,124 +148,44 @@ def _head(head: str, regression: bool, seed: int, knn_k: int, max_iter: int, n_t
     return make_pipeline(StandardScaler(), model)
 
 
-def _full_proba(model: Any, x: np.ndarray, n_classes: int) -> np.ndarray:
-    p = model.predict_proba(x)
-    out = np.zeros((len(x), n_classes), dtype=np.float64)
-    out[:, np.asarray(model.classes_, dtype=int)] = p
-    return out
-
-
 def fit_predict(
     head: str, kind: str, x_tr: np.ndarray, y_tr: np.ndarray, x_te: np.ndarray, n_classes: int | None, seed: int = 0,
     knn_k: int = 20, max_iter: int = 2000, max_tokens: int = 20000,
 ) -> np.ndarray:
     """Fit a probe on (x_tr, y_tr) and return its predictions for x_te in the form
     :func:`score` expects."""
+    spec = task_kind(kind)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if kind == "regression":
-            model = _head(head, True, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, y_tr)
-            return model.predict(x_te)
-        if kind == "multiclass":
-            if len(np.unique(y_tr)) < 2:
-                return np.tile(np.eye(n_classes)[int(y_tr[0])], (len(x_te), 1))
-            model = _head(head, False, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, y_tr.astype(int))
-            return _full_proba(model, x_te, n_classes)
-        if kind == "multilabel":
-            cols = []
-            for c in range(y_tr.shape[1]):
-                yc = (y_tr[:, c] > 0.5).astype(int)
-                if yc.min() == yc.max():
-                    cols.append(np.full(len(x_te), float(yc[0])))
-                    continue
-                model = _head(head, False, seed, knn_k, max_iter, len(x_tr)).fit(x_tr, yc)
-                cols.append(_full_proba(model, x_te, 2)[:, 1])
-            return np.stack(cols, axis=1)
-        if kind == "token_multiclass":
-            d = x_tr.shape[-1]
-            xf, yf = x_tr.reshape(-1, d), y_tr.reshape(-1)
-            keep = np.flatnonzero(yf >= 0)
-            rng = np.random.default_rng(seed)
-            if len(keep) > max_tokens:
-                keep = rng.choice(keep, max_tokens, replace=False)
-            xf, yf = xf[keep], yf[keep].astype(int)
-            if len(np.unique(yf)) < 2:
-                out = np.zeros((*x_te.shape[:2], n_classes))
-                out[..., int(yf[0]) if len(yf) else 0] = 1
-                return out
-            model = _head(head, False, seed, knn_k, max_iter, len(xf)).fit(xf, yf)
-            return _full_proba(model, x_te.reshape(-1, d), n_classes).reshape(*x_te.shape[:2], n_classes)
-    raise ConfigError(f"unknown task kind {kind!r}; valid: multiclass, multilabel, regression, token_multiclass")
-
-
-PRIMARY = {"multiclass": "accuracy", "multilabel": "macro_auc", "regression": "r2", "token_multiclass": "miou"}
+        return spec.probe(
+            lambda regression, n_train: _head(head, regression, seed, knn_k, max_iter, n_train), x_tr, y_tr, x_te, n_classes, seed,
+            max_tokens,
+        )
 
 
 def score(kind: str, y: np.ndarray, pred: np.ndarray, n_classes: int | None = None) -> dict[str, float]:
     """Metrics of predictions ``pred`` against labels ``y`` for a task kind."""
-    from sklearn import metrics as skm
-
-    pred = np.asarray(pred)
+    spec = task_kind(kind)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        if kind == "regression":
-            pred = pred.reshape(-1)
-            return {"rmse": float(np.sqrt(skm.mean_squared_error(y, pred))), "r2": float(skm.r2_score(y, pred))}
-        if kind == "multiclass":
-            y = y.astype(int)
-            hat = pred.argmax(1)
-            out = {
-                "accuracy": float(skm.accuracy_score(y, hat)),
-                "balanced_accuracy": float(skm.balanced_accuracy_score(y, hat)),
-                "macro_f1": float(skm.f1_score(y, hat, average="macro")),
-            }
-            present = np.unique(y)
-            try:
-                if pred.shape[1] == 2 and len(present) == 2:
-                    out["auc"] = float(skm.roc_auc_score(y, pred[:, 1]))
-                elif len(present) == pred.shape[1]:
-                    p = pred / np.clip(pred.sum(1, keepdims=True), 1e-12, None)
-                    out["auc"] = float(skm.roc_auc_score(y, p, multi_class="ovr", average="macro"))
-            except ValueError:
-                pass
-            return out
-        if kind == "multilabel":
-            # a class without a positive (or without a negative) test item has no AUC: the
-            # macro average covers the others, and says how many (report.caveats)
-            aucs = [
-                skm.roc_auc_score(y[:, c] > 0.5, pred[:, c])
-                for c in range(y.shape[1])
-                if 0 < (y[:, c] > 0.5).sum() < len(y)
-            ]
-            return {
-                "macro_auc": float(np.mean(aucs)) if aucs else float("nan"),
-                "auc_classes_scored": float(len(aucs)), "auc_classes": float(y.shape[1]),
-            }
-        if kind == "token_multiclass":
-            yt = y.reshape(-1).astype(int)
-            hat = pred.reshape(-1, pred.shape[-1]).argmax(1)
-            keep = yt >= 0
-            yt, hat = yt[keep], hat[keep]
-            c = n_classes or pred.shape[-1]
-            ious = {}
-            for k in range(c):
-                union = np.sum((yt == k) | (hat == k))
-                if np.sum(yt == k) > 0:
-                    ious[k] = float(np.sum((yt == k) & (hat == k)) / union)
-            out = {"miou": float(np.mean(list(ious.values()))) if ious else float("nan"), "accuracy": float(np.mean(yt == hat))}
-            out.update({f"iou_{k}": v for k, v in ious.items()})
-            return out
-    raise ConfigError(f"unknown task kind {kind!r}")
+        return spec.score(y, np.asarray(pred), n_classes)
 
 
 def n_classes_of(task: Task, y: np.ndarray) -> int | None:
-    if task.kind == "regression":
+    spec = task_kind(task.kind)
+    if spec.continuous:
         return None
     if task.classes is not None:
         return len(task.classes)
-    if task.kind == "multilabel":
-        return y.shape[1]
-    return int(np.max(y)) + 1
+    return spec.count_classes(y)
+
+
+def n_classes_in(task: Task, y_train: np.ndarray, y_test: np.ndarray) -> int | None:
+    """:func:`n_classes_of` over the labels the task's kind counts classes in: training and
+    test labels for multiclass (a class seen only in test still gets a column), training
+    labels for the others."""
+    counted = np.concatenate([y_train, y_test]) if task_kind(task.kind).classes_from_all_labels else y_train
+    return n_classes_of(task, counted)
 
 
 @dataclass
@@ -303,7 +199,7 @@ class Features:
 
 
 def task_features(backbone: Backbone, task: Task, ecfg: Mapping[str, Any], collate: Callable | None, device: Any) -> Features:
-    pool = "tokens" if task.kind == "token_multiclass" else ecfg["pool"]
+    pool = "tokens" if task_kind(task.kind).per_token else ecfg["pool"]
     x_tr, y_tr = embed(backbone, task.train, pool, ecfg["batch_size"], collate, device)
     x_te, y_te = embed(backbone, task.test, pool, ecfg["batch_size"], collate, device)
     x_tr, y_tr, _ = group_average(x_tr, y_tr, groups_of(task.train, task.group_key))
@@ -315,7 +211,7 @@ def label_efficiency(
     feats: Features, task: Task, heads: Sequence[str], fractions: Sequence[float], seeds: int, ecfg: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
     """Probe scores per head, label fraction and seed."""
-    n_classes = n_classes_of(task, np.concatenate([feats.y_train, feats.y_test]) if task.kind == "multiclass" else feats.y_train)
+    n_classes = n_classes_in(task, feats.y_train, feats.y_test)
     rows = []
     for head in heads:
         for frac in fractions:
@@ -339,28 +235,11 @@ class _Supervised(nn.Module):
     def __init__(self, backbone: Backbone, kind: str, out: int, pool: str = "mean"):
         super().__init__()
         self.backbone, self.kind = backbone, kind
-        self.pool = "tokens" if kind == "token_multiclass" else pool
+        self.pool = "tokens" if task_kind(kind).per_token else pool
         self.head = nn.Linear(backbone.pooled_dim(self.pool), out)
 
     def forward(self, batch):
         return self.head(self.backbone.embed(batch, self.pool))
-
-
-def supervised_scores(
-    make_backbone: Callable[[], Backbone], task: Task, train_idx: np.ndarray, ecfg: Mapping[str, Any], collate: Callable | None,
-    device: Any, seed: int, n_classes: int | None, pretrained: bool = False,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Train the probed architecture end to end on the labelled items ``train_idx`` (item
-    indices, every window of a grouped record included) and return (test predictions,
-    test labels), grouped like the probes. ``make_backbone`` builds its backbone: a fresh
-    one (from scratch; seeded with ``seed``) or a copy of a pretrained encoder with
-    ``pretrained=True`` (the fine-tune row: ``eval.ft_lr`` and ``eval.layer_decay``).
-    Both run :func:`jepakit.finetune.fit`, one loop with one budget."""
-    from .finetune import FitSettings, fit_scores
-
-    torch.manual_seed(seed)
-    pred, y, _ = fit_scores(make_backbone(), task, train_idx, FitSettings.of(ecfg, pretrained), collate, device, seed, n_classes)
-    return pred, y
 
 
 class ItemSubset:
@@ -414,3 +293,11 @@ def group_items(task: Task, split: str = "train") -> list[np.ndarray] | None:
         return None
     uniq, inverse = np.unique(groups, return_inverse=True)
     return [np.flatnonzero(inverse == g) for g in range(len(uniq))]
+
+
+def with_split(bundle: DataBundle, split: str) -> DataBundle:
+    """``bundle`` with its tasks as benchmarked: unchanged for ``test``; for ``validation``
+    each task's training items split into probe-training and validation items."""
+    if split == "test":
+        return bundle
+    return dataclasses.replace(bundle, tasks={k: validation_task(t) for k, t in bundle.tasks.items()})

@@ -95,14 +95,16 @@ def dataset_ids(dataset: Any) -> Sequence[Any] | None:
 # -- building the encoder without data --------------------------------------------------
 
 
-def tokenizer_layout(tokenizer: torch.nn.Module) -> tuple[tuple[int, ...], int] | None:
-    """``(grid, num_prefix)`` of a tokenizer without a batch: its layout of an empty batch
-    when it answers one (a layout that depends on no input, as a table's columns), else
-    its ``grid`` attribute (the patch, ECG, EEG, LiDAR and SAR tokenizers have one) and the
-    length of its prefix; None when neither is known."""
+def tokenizer_layout(tokenizer: torch.nn.Module) -> tuple[tuple[int, ...], int, tuple[Any, ...]] | None:
+    """``(grid, num_prefix, segments)`` of a tokenizer without a batch: its layout of an
+    empty batch when it answers one (a layout that depends on no input, as a table's
+    columns), else its ``grid`` attribute (the patch, ECG, EEG, LiDAR and SAR tokenizers
+    have one), the length of its prefix and its ``segments`` attribute (if any); None when
+    neither is known."""
     try:
         layout = tokenizer.layout({})
-        return tuple(int(g) for g in layout.grid), int(layout.num_prefix)
+        segs = tuple((seg.name, seg.grid) for seg in layout.segments)
+        return tuple(int(g) for g in layout.grid), int(layout.num_prefix), segs
     except Exception:  # the layout reads the batch (flags of valid tokens...)
         pass
     grid = getattr(tokenizer, "grid", None)
@@ -113,11 +115,13 @@ def tokenizer_layout(tokenizer: torch.nn.Module) -> tuple[tuple[int, ...], int] 
         pre = tokenizer.prefix(1)
     except Exception:
         return None
-    return grid, 0 if pre is None else int(pre.shape[1])
+    segs = tuple((getattr(seg, "name", None) or seg[0], getattr(seg, "grid", None) or seg[1]) for seg in getattr(tokenizer, "segments", ()))
+    return grid, 0 if pre is None else int(pre.shape[1]), segs
 
 
 def build_encoder(
     config: Mapping[str, Any], info: Mapping[str, Any], grid: Sequence[int] | None = None, num_prefix: int | None = None,
+    segments: Sequence[Sequence[Any]] = (),
 ) -> Any:
     """The (untrained) :class:`~jepakit.model.Backbone` of ``config`` from the data facts
     ``info`` alone: the tokenizer gets the facts a run offered it (width, steps, ``info``);
@@ -137,10 +141,13 @@ def build_encoder(
         layout = tokenizer_layout(tokenizer)
         if layout is None:
             raise JepakitError(f"tokenizer {name!r} has no 'grid' attribute, so its token layout cannot be known without data")
-        grid, num_prefix = layout
+        grid, num_prefix, segments = layout
+    from .contract import Segment
+
+    segs = tuple(Segment(str(sname), tuple(int(g) for g in sgrid)) for sname, sgrid in segments)
     return Backbone(
         tokenizer, tuple(int(g) for g in grid), int(num_prefix or 0), m["width"], m["depth"], m["heads"], m["mlp_ratio"], m["pos"],
-        m["drop_path"],
+        m["drop_path"], segments=segs,
     )
 
 
@@ -255,7 +262,9 @@ def _meta(cfg: Mapping[str, Any], domain: str, info: Mapping[str, Any], backbone
         "format": FORMAT, "format_version": FORMAT_VERSION, "jepakit_version": __version__, "domain": domain,
         "plugin": _plugin_of("tokenizer", tok_name), "domain_plugin": _plugin_of("domain", domain),
         "tokenizer": tok_name, "encoder": which, "config": cfg, "info": dict(info),
-        "layout": {"grid": list(backbone.grid), "num_prefix": backbone.num_prefix},
+        "layout": {"grid": list(backbone.grid), "num_prefix": backbone.num_prefix,
+                   # a segmented layout's parts (two modalities), only where it has them
+                   **({"segments": [[seg.name, list(seg.grid)] for seg in backbone.segments]} if backbone.segments else {})},
         "width": backbone.width, "num_tokens": backbone.num_tokens, "pool": pool,
         "embedding_dim": backbone.pooled_dim(pool),
     }
@@ -294,7 +303,8 @@ def _from_export(folder: Path) -> _Source:
         raise JepakitError(f"{folder / WEIGHTS} is not a readable safetensors file") from None
     plugin = meta.get("plugin") or {}
     try:
-        backbone = build_encoder(meta["config"], meta["info"], meta["layout"]["grid"], meta["layout"]["num_prefix"])
+        backbone = build_encoder(meta["config"], meta["info"], meta["layout"]["grid"], meta["layout"]["num_prefix"],
+                                 meta["layout"].get("segments", ()))
     except JepakitError as exc:
         if "is not installed" in str(exc) and plugin.get("distribution"):
             raise JepakitError(

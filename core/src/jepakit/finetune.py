@@ -56,23 +56,24 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import default_collate
 
 from .contract import Task
+from .devices import to_device
 from .errors import ConfigError, DataError, TrainingDiverged
 from .evaluate import (
-    PRIMARY,
     _Supervised,
     group_average,
     group_items,
     groups_of,
     labels_of,
-    n_classes_of,
+    n_classes_in,
     score,
     subset_indices,
+    with_split,
 )
 from .model import Backbone
+from .task_kinds import task_kind
 
 MIN_UNITS = 5  # fewer labelled groups (or items) than this: no validation split, no early stopping
 VAL_MAX = 512  # at most this many groups (or items) held out: the evaluations stay cheap on large label sets
@@ -175,16 +176,6 @@ def trainable_copy(encoder: Backbone) -> Backbone:
     return enc
 
 
-def _loss(kind: str, logits: torch.Tensor, y: torch.Tensor, out: int, y_mean: float, y_std: float) -> torch.Tensor:
-    if kind == "multiclass":
-        return F.cross_entropy(logits, y.long())
-    if kind == "multilabel":
-        return F.binary_cross_entropy_with_logits(logits, y.float())
-    if kind == "regression":
-        return F.mse_loss(logits.squeeze(-1), (y.float() - y_mean) / y_std)
-    return F.cross_entropy(logits.reshape(-1, out), y.long().reshape(-1), ignore_index=-1)
-
-
 @dataclass
 class Fitted:
     """A model trained by :func:`fit`, its best weights restored."""
@@ -208,9 +199,8 @@ class Fitted:
         """Predictions of items ``indices`` of ``dataset`` (all when None) in the form
         :func:`jepakit.evaluate.score` expects (item by item, not grouped), their labels
         and the mean loss."""
-        from .train import to_device
-
         collate = collate or default_collate
+        spec = task_kind(self.kind)
         idx = np.arange(len(dataset)) if indices is None else np.asarray(indices, dtype=int)
         was = self.model.training
         self.model.eval()
@@ -218,16 +208,9 @@ class Fitted:
         for i in range(0, len(idx), batch_size):
             batch = to_device(collate([dataset[int(j)] for j in idx[i : i + batch_size]]), torch.device(device))
             logits = self.model(batch).float()
-            loss += float(_loss(self.kind, logits, batch["label"], self.outputs, self.y_mean, self.y_std)) * len(logits)
+            loss += float(spec.loss(logits, batch["label"], self.outputs, self.y_mean, self.y_std)) * len(logits)
             n += len(logits)
-            logits = logits.cpu()
-            if self.kind in ("multiclass", "token_multiclass"):
-                p = logits.softmax(-1).numpy()
-            elif self.kind == "multilabel":
-                p = logits.sigmoid().numpy()
-            else:
-                p = logits.squeeze(-1).numpy() * self.y_std + self.y_mean
-            preds.append(p)
+            preds.append(spec.predict(logits.cpu(), self.y_mean, self.y_std))
             ys.append(np.asarray(batch["label"].cpu() if torch.is_tensor(batch["label"]) else batch["label"]))
         self.model.train(was)
         return np.concatenate(preds), np.concatenate(ys), loss / max(1, n)
@@ -261,7 +244,7 @@ def validation_items(
     rng = np.random.default_rng([int(seed), 7717])
     order = rng.permutation(len(units))
     held: list[int] = []
-    if task.kind == "multiclass":
+    if task_kind(task.kind).hold_out_keeps_classes:
         y = labels_of(task.train)[items[first]].astype(int)
         left = {c: int(n) for c, n in zip(*np.unique(y, return_counts=True))}
         for u in order:
@@ -287,28 +270,25 @@ def fit(
     with the probes' pooling and a linear head on the labelled training items ``items``
     (item indices; every window of a grouped record). See the module doc for the
     schedule, the layer decay and early stopping."""
-    from .train import to_device
-
     collate = collate or default_collate
     device = torch.device(device)
     items = np.asarray(items, dtype=int)
     if len(items) == 0:
         raise DataError("no labelled training items to train on")
-    if task.kind not in PRIMARY:
-        raise ConfigError(f"unknown task kind {task.kind!r}; valid: {', '.join(PRIMARY)}")
+    spec = task_kind(task.kind)
     s = settings
     train_items, val_items, note = validation_items(task, items, s.val_fraction if s.patience > 0 else 0.0, seed, s.val_min)
-    out = 1 if task.kind == "regression" else int(n_classes)
+    out = 1 if spec.continuous else int(n_classes)
     y_all = labels_of(task.train)
     y_mean, y_std = 0.0, 1.0
-    if task.kind == "regression":
+    if spec.continuous:
         y_mean, y_std = float(y_all[train_items].mean()), float(y_all[train_items].std() + 1e-8)
     torch.manual_seed(int(seed) * 1_000_003 + 11)  # the head's init and dropout: the same for every start
     model = _Supervised(backbone, task.kind, out, s.pool).to(device)
     opt = torch.optim.AdamW(param_groups(model, s.lr, s.layer_decay, s.weight_decay), lr=s.lr)
     fitted = Fitted(model, task.kind, out, y_mean, y_std, n_train=len(train_items), n_val=len(val_items), early_stopping=note)
     early = len(val_items) > 0
-    metric = PRIMARY[task.kind]
+    metric = spec.primary
     val_groups = None
     if early:
         g = groups_of(task.train, task.group_key)
@@ -325,7 +305,7 @@ def fit(
             grp["lr"] = s.lr * grp["lr_scale"] * factor
         pick = rng.choice(train_items, size=min(bs, len(train_items)), replace=len(train_items) < bs)
         batch = to_device(collate([task.train[int(i)] for i in pick]), device)
-        loss = _loss(task.kind, model(batch), batch["label"], out, y_mean, y_std)
+        loss = spec.loss(model(batch), batch["label"], out, y_mean, y_std)
         if not torch.isfinite(loss):
             raise TrainingDiverged(
                 f"supervised training: the loss became {loss.item()} at step {step + 1} (lr {s.lr * factor:.3g}); "
@@ -372,6 +352,21 @@ def fit_scores(
     pred, y, _ = fitted.predict(task.test, None, collate, device, settings.eval_batch_size)
     pred, y, _ = group_average(pred, y, groups_of(task.test, task.group_key))
     return pred, y, fitted
+
+
+def supervised_scores(
+    make_backbone: Callable[[], Backbone], task: Task, train_idx: np.ndarray, ecfg: Mapping[str, Any], collate: Callable | None,
+    device: Any, seed: int, n_classes: int | None, pretrained: bool = False,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train the probed architecture end to end on the labelled items ``train_idx`` (item
+    indices, every window of a grouped record included) and return (test predictions,
+    test labels), grouped like the probes. ``make_backbone`` builds its backbone: a fresh
+    one (from scratch; seeded with ``seed``) or a copy of a pretrained encoder with
+    ``pretrained=True`` (the fine-tune row: ``eval.ft_lr`` and ``eval.layer_decay``).
+    Both run :func:`fit`, one loop with one budget."""
+    torch.manual_seed(seed)
+    pred, y, _ = fit_scores(make_backbone(), task, train_idx, FitSettings.of(ecfg, pretrained), collate, device, seed, n_classes)
+    return pred, y
 
 
 # ------------------------------------------------------------------ jepakit finetune
@@ -435,7 +430,6 @@ def finetune(
     from safetensors.torch import save_file
 
     from . import config as cfgmod
-    from .bench import with_split
     from .train import build_backbone, collate_of, load_run, pick_device
 
     began = time.perf_counter()
@@ -460,7 +454,7 @@ def finetune(
         raise DataError(f"task {task!r} has no labelled training items")
     groups = groups_of(t.train, t.group_key)
     _, y_groups, _ = group_average(np.zeros((len(y_tr), 1), dtype=np.float32), y_tr, groups)
-    n_classes = n_classes_of(t, np.concatenate([y_tr, y_te]) if t.kind == "multiclass" else y_tr)
+    n_classes = n_classes_in(t, y_tr, y_te)
     gidx = subset_indices(y_groups, t.kind, float(fraction), int(seed))
     members = group_items(t, "train")
     items = gidx if members is None else np.concatenate([members[g] for g in gidx])
@@ -517,6 +511,6 @@ def summary_text(r: FinetuneResult) -> str:
 
 
 __all__ = [
-    "FinetuneResult", "FitSettings", "Fitted", "finetune", "fit", "fit_scores", "lr_factor", "param_groups", "trainable_copy",
-    "validation_items",
+    "FinetuneResult", "FitSettings", "Fitted", "finetune", "fit", "fit_scores", "lr_factor", "param_groups", "supervised_scores",
+    "trainable_copy", "validation_items",
 ]

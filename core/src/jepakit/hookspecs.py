@@ -38,6 +38,13 @@ from collections.abc import Callable
 import pluggy
 
 hookspec = pluggy.HookspecMarker("jepakit")
+# the marker a plugin's hook implementations carry, beside the specs it implements (as llm
+# and pytest keep theirs), so that a registration module needs nothing of the registry
+hookimpl = pluggy.HookimplMarker("jepakit")
+
+# the contract's version: 2 added predictors, losses, regularizers, data- and
+# model-aware maskers and segmented layouts; a plugin may compare it to what it needs
+CONTRACT_VERSION = 2
 
 Register = Callable[..., None]
 
@@ -69,6 +76,13 @@ def jepakit_register_maskers(register: Register) -> None:
     where the batch is collated: in a DataLoader worker when ``train.workers`` > 0), so
     it may put targets where the signal is informative. Its masks must depend on the
     batch and the generator only, which keeps runs and resumes exact.
+
+    A model-aware masker names ``model`` as well, ``__call__(layout, batch_size,
+    generator, model, batch)``, and receives the model being trained (its
+    ``backbone``, and ``target.encoder()`` where the target has one), so it may rank
+    regions by the encoder's own saliency (DSeq-JEPA). It is drawn in the training loop,
+    on the batch on the model's device, under ``torch.no_grad`` with the model in eval
+    mode; its masks depend on the weights, which a resume restores exactly.
     """
 
 
@@ -78,9 +92,9 @@ def jepakit_register_targets(register: Register) -> None:
 
     ``factory(**kwargs)`` returns a :class:`jepakit.contract.Target`: what the predictor
     must reproduce at the target tokens (an EMA encoder's features, the online encoder
-    itself under a regulariser, or a hand-made feature computed from the raw batch) plus
-    an optional regulariser on the context embeddings and a hook run after each
-    optimizer step.
+    itself, or a hand-made feature computed from the raw batch), the regularizers it
+    cannot do without, and a hook run after each optimizer step. It sees the model
+    through :class:`jepakit.contract.Encoder` only.
     """
 
 
@@ -98,6 +112,32 @@ def jepakit_register_predictors(register: Register) -> None:
     ``pred_width``, ``pred_depth``, ``pred_heads``, ``mlp_ratio``, ``pos`` and
     ``drop_path`` (the ``model`` section's). The core's own is ``transformer``
     (:class:`jepakit.predictors.TransformerPredictor`).
+    """
+
+
+@hookspec
+def jepakit_register_losses(register: Register) -> None:
+    """Register prediction losses: ``register(name, factory, summary="")``.
+
+    ``factory(**kwargs)`` returns a :class:`jepakit.contract.Loss`: how the predictions
+    are compared with the target (``forward(pred, target, weight)`` -> scalar; a loss
+    naming ``out``, ``batch`` or ``masks`` in its ``forward`` receives them, so it can
+    score what a predictor returned besides ``pred`` against the batch, each part with
+    its own weight). The run's ``loss`` section names it (``loss.name``) and gives its
+    arguments (every ``loss`` key that is not one of the core's). The core's own are
+    ``smooth_l1``, ``l1``, ``mse`` and ``cosine`` (:mod:`jepakit.losses`).
+    """
+
+
+@hookspec
+def jepakit_register_regularizers(register: Register) -> None:
+    """Register regularizers: ``register(name, factory, summary="")``.
+
+    ``factory(**kwargs)`` returns a :class:`jepakit.contract.Regularizer`: a term added to
+    (or mixed into) the loss from the step's outputs, with its ``weight``. The run's
+    ``regularizers`` section names them with their arguments (``{sigreg: {weight:
+    0.05}}``); a factory naming ``seed`` gets ``train.seed`` unless given. The core's own
+    are ``variance``, ``covariance`` and ``sigreg`` (:mod:`jepakit.regularizers`).
     """
 
 

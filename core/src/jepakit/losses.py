@@ -1,4 +1,6 @@
-"""Prediction losses and the variance hinge, all weighted per target token."""
+"""Prediction losses (the built-ins of the ``loss`` registry, weighted per target token),
+the variance hinge and the covariance penalty (the ``variance`` and ``covariance``
+regularizers' statistics, :mod:`jepakit.regularizers`)."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .contract import Loss
 from .errors import unknown
 
 
@@ -36,6 +39,45 @@ def prediction_loss(name: str, pred: Tensor, target: Tensor, weight: Tensor | No
         return per.mean()
     weight = weight.to(per.dtype)
     return (per * weight).sum() / weight.sum().clamp_min(1e-8)
+
+
+class TokenLoss(Loss):
+    """A per-token distance between prediction and target, averaged over the target
+    tokens (weighted by the masks' weights when a masker gives them)."""
+
+    kind = "smooth_l1"
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None) -> Tensor:
+        return prediction_loss(self.kind, pred, target, weight)
+
+
+class SmoothL1Loss(TokenLoss):
+    """Smooth L1 (Huber, beta 1) per token: I-JEPA's loss."""
+
+    kind = "smooth_l1"
+
+
+class L1Loss(TokenLoss):
+    """Mean absolute difference per token."""
+
+    kind = "l1"
+
+
+class MSELoss(TokenLoss):
+    """Mean squared difference per token."""
+
+    kind = "mse"
+
+
+class CosineLoss(TokenLoss):
+    """1 - cosine similarity per token: scale-free, for targets whose norm drifts."""
+
+    kind = "cosine"
+
+
+BUILTIN_LOSSES: dict[str, type[TokenLoss]] = {
+    "smooth_l1": SmoothL1Loss, "l1": L1Loss, "mse": MSELoss, "cosine": CosineLoss,
+}
 
 
 def across_samples(x: Tensor, idx: Tensor | None = None) -> tuple[Tensor, Tensor]:

@@ -19,12 +19,16 @@ from .contract import Layout, Masker, Masks
 from .errors import check
 
 
-def _uniform(lo_hi: Sequence[float], g: torch.Generator) -> float:
+def draw_uniform(lo_hi: Sequence[float], g: torch.Generator) -> float:
+    """One draw from ``[lo, hi)`` of a ``(lo, hi)`` pair with ``g`` (one ``torch.rand``
+    call, so a masker's stream of draws stays reproducible from its generator)."""
     lo, hi = float(lo_hi[0]), float(lo_hi[1])
     return lo + (hi - lo) * torch.rand(1, generator=g).item()
 
 
-def _pair(value: Sequence[float] | float, name: str) -> tuple[float, float]:
+def scale_pair(value: Sequence[float] | float, name: str) -> tuple[float, float]:
+    """A masker argument given as one number or a ``(min, max)`` pair -> ``(min, max)``
+    floats with ``0 < min <= max``; anything else is a one-line error naming ``name``."""
     if isinstance(value, (int, float)):
         value = (value, value)
     check(len(value) == 2, f"{name} must be a (min, max) pair, got {value!r}")
@@ -110,7 +114,7 @@ class SampleMasker(Masker):
         """Draw what is shared by a whole batch (I-JEPA draws block sizes per batch)."""
 
 
-def _block_shape(grid: tuple[int, ...], scale: float, aspect: float, lead: float) -> tuple[int, ...]:
+def block_shape(grid: tuple[int, ...], scale: float, aspect: float, lead: float) -> tuple[int, ...]:
     """Block extents for a grid: 1-D a run, 2-D a rectangle of given aspect (h/w), 3-D a
     rectangle over the last two dims spanning ``lead`` of the first (V-JEPA's tubes)."""
     if len(grid) == 1:
@@ -121,10 +125,12 @@ def _block_shape(grid: tuple[int, ...], scale: float, aspect: float, lead: float
         w = max(1, min(grid[1], round(math.sqrt(area / aspect))))
         return (h, w)
     first = max(1, min(grid[0], round(lead * grid[0])))
-    return (first, *_block_shape(grid[1:], scale, aspect, lead))
+    return (first, *block_shape(grid[1:], scale, aspect, lead))
 
 
-def _block_mask(grid: tuple[int, ...], shape: tuple[int, ...], g: torch.Generator) -> Tensor:
+def block_mask(grid: tuple[int, ...], shape: tuple[int, ...], g: torch.Generator) -> Tensor:
+    """A flat boolean mask over ``grid`` with one block of extents ``shape`` at a random
+    position drawn with ``g``."""
     mask = torch.zeros(grid, dtype=torch.bool)
     sl = []
     for n, s in zip(grid, shape):
@@ -157,11 +163,11 @@ class MultiBlockMasker(SampleMasker):
     ):
         check(num_targets >= 1, f"num_targets must be >= 1, got {num_targets}")
         self.num_targets = int(num_targets)
-        self.target_scale = _pair(target_scale, "target_scale")
-        self.aspect_ratio = _pair(aspect_ratio, "aspect_ratio")
-        self.context_scale = None if context_scale is None else _pair(context_scale, "context_scale")
-        self.context_aspect = _pair(context_aspect, "context_aspect")
-        self.lead_scale = _pair(lead_scale, "lead_scale")
+        self.target_scale = scale_pair(target_scale, "target_scale")
+        self.aspect_ratio = scale_pair(aspect_ratio, "aspect_ratio")
+        self.context_scale = None if context_scale is None else scale_pair(context_scale, "context_scale")
+        self.context_aspect = scale_pair(context_aspect, "context_aspect")
+        self.lead_scale = scale_pair(lead_scale, "lead_scale")
         check(max(self.target_scale[1], self.lead_scale[1]) <= 1.0, "scales must be <= 1")
         check(self.context_scale is None or self.context_scale[1] <= 1.0,
               f"context_scale must be <= 1 (a share of the grid), got {context_scale!r}")
@@ -178,23 +184,23 @@ class MultiBlockMasker(SampleMasker):
 
     def begin_batch(self, layout: Layout, generator: torch.Generator) -> None:
         grid = layout.grid
-        self._t_shape = _block_shape(
-            grid, _uniform(self.target_scale, generator), _uniform(self.aspect_ratio, generator), _uniform(self.lead_scale, generator)
+        self._t_shape = block_shape(
+            grid, draw_uniform(self.target_scale, generator), draw_uniform(self.aspect_ratio, generator), draw_uniform(self.lead_scale, generator)
         )
         if self.context_scale is not None:
-            self._c_shape = _block_shape(
-                grid, _uniform(self.context_scale, generator), _uniform(self.context_aspect, generator), 1.0
+            self._c_shape = block_shape(
+                grid, draw_uniform(self.context_scale, generator), draw_uniform(self.context_aspect, generator), 1.0
             )
 
     def sample(self, layout: Layout, b: int, generator: torch.Generator):
         grid, n = layout.grid, layout.num_tokens
-        targets = [_block_mask(grid, self._t_shape, generator) for _ in range(self.num_targets)]
+        targets = [block_mask(grid, self._t_shape, generator) for _ in range(self.num_targets)]
         covered = torch.stack(targets).any(0)
         if self.context_scale is None:
             ctx = ~covered
         else:
             for _ in range(self.tries):
-                ctx = _block_mask(grid, self._c_shape, generator)
+                ctx = block_mask(grid, self._c_shape, generator)
                 if not self.allow_overlap:
                     ctx = ctx & ~covered
                 if int(ctx.sum()) >= self.min_keep:
@@ -231,3 +237,8 @@ class RandomSubsetMasker(SampleMasker):
             rest = pool[-1:]
         tgts = [rest[(j * nt) % rest.numel() :][:nt].sort().values for j in range(self.num_targets)]
         return ctx, tgts
+
+
+# the names these helpers had before they became public (plugin authors import them from
+# jepakit.kit); kept so that code written against them keeps working
+_uniform, _pair, _block_shape, _block_mask = draw_uniform, scale_pair, block_shape, block_mask

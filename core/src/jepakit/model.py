@@ -8,41 +8,28 @@ with ``keep``), which is where JEPA saves compute over a masked autoencoder.
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
 import torch
-from timm.models.vision_transformer import Block
 from torch import Tensor, nn
 
-from .contract import Batch, Masks, Target, Tokenizer
+from .blocks import init_weights, transformer_blocks
+from .contract import Batch, Loss, Masks, Regularizer, Segment, Target, Tokenizer
 from .errors import check
-from .losses import covariance_penalty, prediction_loss, variance_hinge
+from .losses import BUILTIN_LOSSES
 from .posembed import PositionEmbedding
-from .sigreg import NUM_SLICES, SIGReg
-
-
-def _blocks(width: int, depth: int, heads: int, mlp_ratio: float, drop_path: float, qkv_bias: bool) -> nn.Sequential:
-    check(width % heads == 0, f"width {width} must be divisible by heads {heads}")
-    rates = torch.linspace(0, drop_path, depth).tolist() if depth else []
-    return nn.Sequential(
-        *[
-            Block(width, heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop_path=r, norm_layer=nn.LayerNorm)
-            for r in rates
-        ]
-    )
-
-
-def _init_weights(m: nn.Module) -> None:
-    if isinstance(m, nn.Linear):
-        nn.init.trunc_normal_(m.weight, std=0.02)
-        if m.bias is not None:
-            nn.init.zeros_(m.bias)
-    elif isinstance(m, nn.LayerNorm):
-        nn.init.ones_(m.weight)
-        nn.init.zeros_(m.bias)
+from .predictors import TransformerPredictor
+from .regularizers import CovarianceRegularizer, SIGRegRegularizer, VarianceRegularizer
+from .sigreg import NUM_SLICES
 
 
 class Backbone(nn.Module):
     """Tokenizer + position embedding + transformer: the encoder that is pretrained and
-    later probed. ``forward(batch, keep)`` returns ``(B, P + n, width)``."""
+    later probed. ``forward(batch, keep)`` returns ``(B, P + n, width)``. ``segments``:
+    the layout's segments (:meth:`jepakit.contract.Layout.of_segments`), each embedded at
+    the positions of its own grid."""
 
     def __init__(
         self,
@@ -56,14 +43,16 @@ class Backbone(nn.Module):
         pos: str = "sincos",
         drop_path: float = 0.0,
         qkv_bias: bool = True,
+        segments: Sequence[Segment] = (),
     ):
         super().__init__()
         self.tokenizer = tokenizer
         self.grid, self.num_prefix, self.width = tuple(grid), int(num_prefix), width
-        self.pos = PositionEmbedding(self.grid, width, pos)
-        self.blocks = _blocks(width, depth, heads, mlp_ratio, drop_path, qkv_bias)
+        self.segments = tuple(segments)
+        self.pos = PositionEmbedding(self.grid, width, pos, self.segments)
+        self.blocks = transformer_blocks(width, depth, heads, mlp_ratio, drop_path, qkv_bias)
         self.norm = nn.LayerNorm(width)
-        self.blocks.apply(_init_weights)
+        self.blocks.apply(init_weights)
 
     @property
     def num_tokens(self) -> int:
@@ -79,7 +68,7 @@ class Backbone(nn.Module):
         n = x.shape[1] - p
         if keep is None:
             check(n == self.num_tokens, f"tokenizer returned {n} grid tokens, the layout has {self.num_tokens}")
-            pos = self.pos.table[:n].unsqueeze(0)
+            pos = self.pos.lookup()[:n].unsqueeze(0)
         else:
             pos = self.pos(keep)
         grid_tokens = x[:, p:] + pos.to(x.dtype)
@@ -132,24 +121,31 @@ def pool_stats(pool: str) -> list[str]:
 
 
 class JEPA(nn.Module):
-    """Online backbone + predictor + target. ``forward(batch, masks)`` returns a dict with
-    ``loss`` and its parts.
+    """Online backbone + predictor + target + loss + regularizers. ``forward(batch, masks)``
+    returns a dict with ``loss`` and its parts.
 
     ``predictor``: a built predictor (:mod:`jepakit.predictors`; the registry's, built by
     :func:`jepakit.train.build`); None builds the ``transformer`` from ``pred_width``,
-    ``pred_depth``, ``pred_heads``, ``mlp_ratio``, ``pos`` and ``drop_path``.
+    ``pred_depth``, ``pred_heads``, ``mlp_ratio``, ``pos`` and ``drop_path``. A predictor
+    may return a dict: its ``pred`` is scored against the target, its other entries join
+    the step's outputs for the loss (:class:`jepakit.contract.Loss`).
 
-    ``sigreg`` > 0 adds LeJEPA's SIGReg on the online encoder's *full-view* embeddings to
-    any target (I-JEPA + SIGReg): loss = (1 - sigreg) * (prediction + ...) + sigreg *
-    SIGReg, the LeJEPA mix. The full view costs one more pass of the online encoder over
-    every token, shared with a target that needs it (:meth:`online_full`).
+    ``loss``: a built :class:`~jepakit.contract.Loss` or a built-in's name. ``regularizers``:
+    built :class:`~jepakit.contract.Regularizer` objects by name; ``var_weight``/
+    ``var_gamma``, ``cov_weight`` and ``sigreg``/``sigreg_on``/``sigreg_slices`` are short
+    forms of the ``variance``, ``covariance`` and ``sigreg`` regularizers (``sigreg`` > 0:
+    LeJEPA's SIGReg on the online encoder's *full-view* embeddings mixed into any target,
+    I-JEPA + SIGReg). The loss is the prediction loss, plus ``weight * term`` for each
+    added regularizer, then mixed ``(1 - weight) * loss + weight * term`` for each mixing
+    one. The full view costs one more pass of the online encoder over every token, shared
+    with a target that needs it (:meth:`online_full`).
     """
 
     def __init__(
         self,
         backbone: Backbone,
         target: Target,
-        loss: str = "smooth_l1",
+        loss: str | Loss = "smooth_l1",
         var_weight: float = 0.0,
         var_gamma: float = 1.0,
         pred_width: int = 96,
@@ -164,29 +160,45 @@ class JEPA(nn.Module):
         seed: int = 0,
         cov_weight: float = 0.0,
         predictor: nn.Module | None = None,
+        regularizers: Mapping[str, Regularizer] | None = None,
     ):
         super().__init__()
         check(0.0 <= float(sigreg) <= 1.0, f"loss.sigreg is a weight in [0, 1], got {sigreg}")
-        from .targets import SIGRegTarget
-
-        check(not (float(sigreg) > 0 and isinstance(target, SIGRegTarget)),
-              "target sigreg already adds SIGReg (target.lam); leave loss.sigreg at 0 or use another target")
         self.backbone = backbone
-        self.loss_name, self.var_weight, self.var_gamma = loss, float(var_weight), float(var_gamma)
-        self.cov_weight = float(cov_weight)
+        if isinstance(loss, str):
+            check(loss in BUILTIN_LOSSES, f"loss must be one of {', '.join(BUILTIN_LOSSES)} or a built Loss, got {loss!r}")
+            loss = BUILTIN_LOSSES[loss]()
+        self.loss = loss
+        self._loss_wants = wanted_keywords(loss.forward, ("out", "batch", "masks"))
         if predictor is None:  # the built-in transformer with the model section's sizes
-            from .predictors import TransformerPredictor
-
             predictor = TransformerPredictor(
                 backbone.grid, backbone.num_prefix, backbone.width, target.dim or backbone.width, pred_width, pred_depth,
-                pred_heads, mlp_ratio, pos, drop_path,
+                pred_heads, mlp_ratio, pos, drop_path, segments=backbone.segments,
             )
         self.predictor = predictor
-        self.sigreg_weight = float(sigreg)
-        self.sigreg = SIGReg(sigreg_slices, sigreg_on, seed=seed) if self.sigreg_weight > 0 else None
+        regs: dict[str, Regularizer] = {}
+        short = {
+            "variance": VarianceRegularizer(var_weight, var_gamma) if float(var_weight) > 0 else None,
+            "covariance": CovarianceRegularizer(cov_weight) if float(cov_weight) > 0 else None,
+            "sigreg": SIGRegRegularizer(sigreg, sigreg_on, sigreg_slices, seed=seed) if float(sigreg) > 0 else None,
+        }
+        sources = [("loss section", {k: v for k, v in short.items() if v is not None}), ("regularizers", regularizers or {}),
+                   (f"target {type(target).__name__}", target.regularizers())]
+        for where, given in sources:
+            for name, reg in given.items():
+                check(isinstance(reg, Regularizer), f"regularizer {name!r} ({where}) is not a jepakit Regularizer: {reg!r}")
+                check(name not in regs, f"regularizer {name!r} is given twice (again by the {where}); give it once")
+                regs[name] = reg
+        self.regularizers = nn.ModuleDict(regs)
         self._full: tuple[Batch, Tensor] | None = None
         self.target = target
         target.attach(self)
+        self.register_load_state_dict_pre_hook(_renamed_state)
+
+    @property
+    def sigreg(self) -> Regularizer | None:
+        """The SIGReg regularizer, if the run has one."""
+        return self.regularizers["sigreg"] if "sigreg" in self.regularizers else None
 
     def online_full(self, batch: Batch) -> Tensor:
         """The online backbone over every token of ``batch`` (B, P + N, width), with
@@ -207,6 +219,11 @@ class JEPA(nn.Module):
         p = self.backbone.num_prefix
         context = self.backbone(batch, masks.context)
         pred = self.predictor(context, masks, batch)
+        extra: dict[str, Any] = {}
+        if isinstance(pred, Mapping):
+            check("pred" in pred, f"predictor {type(self.predictor).__name__} returned a dict without 'pred': {sorted(pred)}")
+            extra = {k: v for k, v in pred.items() if k != "pred"}
+            pred = pred["pred"]
         if self.target.needs_grad:
             target = self.target(self, batch, masks)
         else:
@@ -214,36 +231,35 @@ class JEPA(nn.Module):
                 target = self.target(self, batch, masks)
         if target.shape[:3] != pred.shape[:3]:
             raise ValueError(f"target returned shape {tuple(target.shape)}, expected (B, M, Nt, D) = {tuple(pred.shape)}")
-        pred_loss = prediction_loss(self.loss_name, pred, target, masks.weight)
-        out = {"context": context[:, p:], "pred": pred, "target": target, "pred_loss": pred_loss}
-        if self.sigreg is not None or self._full is not None:
+        out: dict[str, Any] = {"context": context[:, p:], "context_idx": masks.context, "pred": pred, "target": target, **extra}
+        given = {"out": out, "batch": batch, "masks": masks}
+        pred_loss = self.loss(pred, target, masks.weight, **{k: given[k] for k in self._loss_wants})
+        out["pred_loss"] = pred_loss
+        if self._full is not None or any(r.needs_full for r in self.regularizers.values()):
             out["full"] = self.online_full(batch)[:, p:]
             valid = self.backbone.valid(batch)
             if valid is not None:
                 out["valid"] = valid
-        reg = self.target.regularizer(self, out)
-        loss = self.target.combine(pred_loss, reg)
-        if reg is not None:
-            out["reg"] = reg
-        if self.var_weight > 0:
-            var = variance_hinge(out["context"], self.var_gamma, masks.context)
-            out["var"] = var
-            loss = loss + self.var_weight * var
-        if self.cov_weight > 0:
-            out["cov"] = covariance_penalty(out["context"], masks.context)
-            loss = loss + self.cov_weight * out["cov"]
-        if self.sigreg is not None:
-            out["sigreg"] = self.sigreg.of_view(out["full"], out.get("valid"))
-            loss = (1.0 - self.sigreg_weight) * loss + self.sigreg_weight * out["sigreg"]
+        loss = pred_loss
+        # added terms first, then the mixing ones: (1 - w) * (prediction + added) + w * term
+        for mixing in (False, True):
+            for name, reg in self.regularizers.items():
+                if bool(reg.mix) is not mixing:
+                    continue
+                term = reg(out)
+                out[name] = term
+                loss = (1.0 - reg.weight) * loss + reg.weight * term if mixing else loss + reg.weight * term
+        out.pop("context_idx")
         out["loss"] = loss
         return out
 
     @torch.no_grad()
     def update(self, progress: float) -> None:
-        """After each optimizer step: the target's update (EMA) and the next SIGReg directions."""
+        """After each optimizer step: the target's update (EMA) and the regularizers' step
+        (the next SIGReg directions)."""
         self.target.update(self, progress)
-        if self.sigreg is not None:
-            self.sigreg.step()
+        for reg in self.regularizers.values():
+            reg.step()
 
     def encoder_for_eval(self, which: str = "online") -> Backbone:
         """The backbone to probe: ``online`` or ``target`` (the target's encoder, falling
@@ -255,3 +271,23 @@ class JEPA(nn.Module):
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
+
+
+# state-dict keys of earlier versions: SIGReg's direction counter sat on the model's
+# ``sigreg`` module (loss.sigreg) or on the ``sigreg`` target itself
+_RENAMED = {"sigreg.calls": "regularizers.sigreg.calls", "target.calls": "regularizers.sigreg.calls"}
+
+
+def _renamed_state(module: nn.Module, state: dict[str, Any], prefix: str, *args: Any) -> None:
+    if not any(prefix + old in state for old in _RENAMED):
+        return
+    expected = set(module.state_dict())  # a key the model still has (a target's own ``calls``) is not old
+    for old, new in _RENAMED.items():
+        if prefix + old in state and prefix + new not in state and old not in expected and new in expected:
+            state[prefix + new] = state.pop(prefix + old)
+
+
+def wanted_keywords(fn: Callable[..., Any], offered: Iterable[str]) -> tuple[str, ...]:
+    """The ``offered`` keywords that ``fn``'s signature names (injection by signature)."""
+    params = inspect.signature(fn).parameters
+    return tuple(k for k in offered if k in params)

@@ -1,7 +1,8 @@
 """Plugin manager, entry-point loading and the component registries.
 
 Loading is lazy and happens once. The core's own components come from
-:mod:`jepakit.builtin`, registered through the same hooks as any third-party plugin. A
+:mod:`jepakit.builtin`, registered through the same hooks as any third-party plugin and,
+like one, imported by name (:data:`BUILTIN_PLUGINS`): this module never imports it. A
 plugin whose import fails, whose hook raises or registers what the core refuses (a
 name another plugin holds, a factory that is not callable), or that implements a hook
 jepakit does not have, is remembered with its one-line error (``jepakit domains`` shows
@@ -13,6 +14,7 @@ entry-point plugins load: a comma-separated list of entry-point names, empty for
 
 from __future__ import annotations
 
+import importlib
 import importlib.metadata as md
 import inspect
 import os
@@ -29,9 +31,14 @@ from .lazy import lazy, resolve
 
 ENTRY_POINT_GROUP = "jepakit"
 ENV_VAR = "JEPAKIT_PLUGINS"
-KINDS = ("tokenizer", "masker", "target", "predictor", "views", "domain")
+KINDS = ("tokenizer", "masker", "target", "predictor", "loss", "regularizer", "views", "domain")
 
-hookimpl = pluggy.HookimplMarker("jepakit")
+# the marker lives beside the specs; re-exported here and as ``jepakit.hookimpl``, where
+# plugins have always imported it
+hookimpl = hookspecs.hookimpl
+
+# plugin name -> the module registering the core's own components, imported by name
+BUILTIN_PLUGINS = {"jepakit": "jepakit.builtin"}
 
 
 @dataclass
@@ -74,10 +81,10 @@ def plugin_manager() -> pluggy.PluginManager:
         return _pm
     pm = pluggy.PluginManager("jepakit")
     pm.add_hookspecs(hookspecs)
-    from . import builtin
-
-    pm.register(builtin, name="jepakit")
-    _infos["jepakit"] = PluginInfo("jepakit", _version_of(builtin))
+    for name, module_name in BUILTIN_PLUGINS.items():
+        module = importlib.import_module(module_name)
+        pm.register(module, name=name)
+        _infos[name] = PluginInfo(name, _version_of(module))
     allowed = os.environ.get(ENV_VAR)
     allow = None if allowed is None else {p.strip() for p in allowed.split(",") if p.strip()}
     for ep in md.entry_points(group=ENTRY_POINT_GROUP):
@@ -139,9 +146,15 @@ HOOKS = {
     "masker": "jepakit_register_maskers",
     "target": "jepakit_register_targets",
     "predictor": "jepakit_register_predictors",
+    "loss": "jepakit_register_losses",
+    "regularizer": "jepakit_register_regularizers",
     "views": "jepakit_register_view_samplers",
     "domain": "jepakit_register_domains",
 }
+
+
+# where a run's config names each kind of component
+CONFIG_KEY = {"regularizer": "regularizers.<name>", "domain": "the domain argument"}
 
 
 def _one_line(exc: BaseException) -> str:
@@ -257,8 +270,8 @@ def _tell_contested(kind: str, name: str) -> None:
 
 
 def registry(kind: str) -> dict[str, Entry]:
-    """All registered components of one kind: ``tokenizer``, ``masker``, ``target``, ``predictor``, ``views``,
-    ``domain``."""
+    """All registered components of one kind: ``tokenizer``, ``masker``, ``target``, ``predictor``, ``loss``,
+    ``regularizer``, ``views``, ``domain``."""
     if kind not in KINDS:
         raise unknown("component kind", kind, KINDS)
     return _collect()[kind]
@@ -295,6 +308,16 @@ def factory_params(factory: Callable) -> tuple[set[str], bool]:
     return names, var_kw
 
 
+def required_params(factory: Callable) -> list[str]:
+    """The keyword arguments a factory cannot do without (no default), in signature order."""
+    factory = resolve(factory)
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    return [
+        p.name for p in inspect.signature(target).parameters.values()
+        if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and p.name != "self" and p.default is p.empty
+    ]
+
+
 def create(kind: str, name: str, kwargs: dict[str, Any] | None = None, offered: dict[str, Any] | None = None) -> Any:
     """Build a registered component, timm-style: ``create("masker", "multiblock", {"num_targets": 4})``.
 
@@ -304,7 +327,9 @@ def create(kind: str, name: str, kwargs: dict[str, Any] | None = None, offered: 
     """
     entries = registry(kind)
     if not isinstance(name, str) or name not in entries:
-        raise unknown(kind, name, entries)
+        err = unknown(kind, name, entries)
+        where = CONFIG_KEY.get(kind, f"{kind}.name")
+        raise ConfigError(str(err).replace(f"{name!r};", f"{name!r} ({where});", 1))
     _tell_contested(kind, name)
     who = f"{kind} {name!r}" + (f" of plugin {entries[name].plugin!r}" if entries[name].plugin != "jepakit" else "")
     try:
@@ -320,6 +345,19 @@ def create(kind: str, name: str, kwargs: dict[str, Any] | None = None, offered: 
         )
     call = {k: v for k, v in (offered or {}).items() if k in names and k not in kwargs}
     call.update(kwargs)
+    lacking = [p for p in required_params(factory) if p not in call]
+    if lacking:
+        # a required argument that neither the config nor the core gave is, for every built-in,
+        # a data fact (in_chans, size, schema...): say where facts come from, not Python's
+        # "missing 1 required positional argument"
+        facts = " and ".join(repr(p) for p in lacking)
+        what = (f"a data fact: the domain's loader offers it as DataBundle.info[{lacking[0]!r}]" if len(lacking) == 1
+                else "data facts: the domain's loader offers them as keys of DataBundle.info")
+        section = {"domain": None, "regularizer": f"regularizers.{name}"}.get(kind, kind)
+        also = f"; or set {' and '.join(f'{section}.{p}' for p in lacking)} in the config" if section else ""
+        raise ConfigError(
+            f"{kind} {name!r} needs {facts}, {what} (offered here: {', '.join(sorted(offered or {})) or 'nothing'}){also}"
+        )
     try:
         obj = factory(**call)
     except TypeError as exc:
@@ -335,8 +373,9 @@ def create(kind: str, name: str, kwargs: dict[str, Any] | None = None, offered: 
 
 
 def _check_built(kind: str, who: str, obj: Any) -> None:
-    """A factory returned what its kind's contract asks: a Tokenizer or Target module, a
-    predictor module, a Masker or ViewSampler (or, for those two, any callable)."""
+    """A factory returned what its kind's contract asks: a Tokenizer, Target, Loss or
+    Regularizer module, a predictor module, a Masker or ViewSampler (or, for those two,
+    any callable)."""
     from . import contract
 
     if kind == "predictor":
@@ -347,7 +386,7 @@ def _check_built(kind: str, who: str, obj: Any) -> None:
         return
 
     expected = {"tokenizer": contract.Tokenizer, "masker": contract.Masker, "target": contract.Target,
-                "views": contract.ViewSampler}.get(kind)
+                "loss": contract.Loss, "regularizer": contract.Regularizer, "views": contract.ViewSampler}.get(kind)
     if expected is None or isinstance(obj, expected) or (kind in ("masker", "views") and callable(obj)):
         return
     raise JepakitError(

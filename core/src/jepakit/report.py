@@ -1,15 +1,22 @@
-"""Benchmark reports: a Markdown table, ``metrics.json`` and PNG plots."""
+"""Benchmark reports: a Markdown table, ``metrics.json`` and PNG plots.
+
+Everything shaped like a report (what is written, and how) lives here; :mod:`jepakit.bench`
+runs the experiments and hands their rows over, and nothing here imports it back.
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .evaluate import PRIMARY
+from .task_kinds import PRIMARY, task_kind
 
-if TYPE_CHECKING:  # pragma: no cover
+if TYPE_CHECKING:  # pragma: no cover; types only, never imported at run time
     from .bench import BenchResult
+    from .train import Run
 
 
 def _fmt(entry: Mapping[str, Any], metric: str) -> str:
@@ -79,7 +86,7 @@ def caveats(summary: list[dict[str, Any]]) -> list[str]:
         for n, same in by_n.items():
             if len(same) > 1:
                 names = " and ".join(_pct(f) for f in same)
-                why = " (at least one per class)" if rows[0]["kind"] in ("multiclass", "multilabel") else ""
+                why = " (at least one per class)" if task_kind(rows[0]["kind"]).stratified else ""
                 out.append(f"{task}: {names} labels are the same {n} labelled items{why}, one experiment in {len(same)} columns")
     return out
 
@@ -151,15 +158,39 @@ def recipe_label(cfg: Mapping[str, Any]) -> str:
     return f"jepa (target {cfg['target'].get('name')}{f' + SIGReg {sig:g}' if sig else ''}, masker {cfg['masker'].get('name')})"
 
 
-def write_report(result: BenchResult, cfg: Mapping[str, Any], quick: bool) -> str:
-    from .bench import dump, metrics_json
+def metrics_json(result: BenchResult, cfg: Mapping[str, Any], quick: bool) -> dict[str, Any]:
+    return {
+        "domain": result.domain, "quick": quick, "seconds": result.seconds, "config": cfg, "rankme": result.rankme,
+        "summary": result.summary, "rows": result.rows,
+        "pretraining": {k: pretraining_summary(r) for k, r in result.runs.items()},
+    }
 
+
+def pretraining_summary(run: Run) -> dict[str, Any]:
+    """Length, final loss, time and the collapse guard's last reading of a run."""
+    h = run.history
+    health = [r for r in h if "rankme" in r]
+    last = health[-1] if health else {}
+    first = next((r["step"] for r in health if r.get("collapsed")), None)
+    return {
+        "steps": len(h), "final_loss": h[-1]["loss"] if h else None, "seconds": run.seconds,
+        "rankme": last.get("rankme"), "token_rankme": last.get("token_rankme"), "sample_std": last.get("sample_std"),
+        "position_std": last.get("position_std"),
+        "collapsed": bool(last.get("collapsed", False)), "collapsed_at": first,
+    }
+
+
+def dump(obj: Any, path: Path) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(obj, indent=1, default=str))
+    os.replace(tmp, path)
+
+
+def write_report(result: BenchResult, cfg: Mapping[str, Any], quick: bool) -> str:
     out = result.out
     tab = table(result.summary, cfg["eval"].get("metrics"), result.rankme)
     dump(metrics_json(result, cfg, quick), out / "metrics.json")
     plots = _plots(result, out, cfg["eval"].get("metrics"))
-    from .bench import pretraining_summary
-
     lines = []
     for name, r in result.runs.items():
         if not r.history:

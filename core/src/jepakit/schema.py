@@ -14,6 +14,9 @@ hold free arguments that the component's factory or the domain's loader validate
 their ``name`` is checked here. A key of the defaults with no declared spec (a section a
 later module adds) is checked against the type of its default value.
 
+:data:`HELP` gives every key a one-line help string (:data:`SECTION_HELP` every section),
+which ``jepakit config DOMAIN`` prints beside the resolved value.
+
 :func:`check_run` adds the rules between keys (``model.width`` divisible by
 ``model.heads``, ``train.min_lr`` <= ``train.lr``) and that ``train.device`` exists here,
 for the config a run will use. Torch-free: :func:`check_device` imports torch on call.
@@ -31,7 +34,6 @@ from .errors import ConfigError
 # the code's own lists, repeated here so that validating a config imports no torch
 # (tests/faults/test_inputs.py checks that they agree)
 RECIPES = ("jepa", "lejepa")
-LOSSES = ("smooth_l1", "l1", "mse", "cosine")
 SIGREG_ON = ("pooled", "positions", "pooled+positions")
 POOL_STATS = ("mean", "std", "max", "flat")
 POS = ("sincos", "learned", "none")
@@ -222,6 +224,10 @@ class Fraction(Float):
 
 NAME = Maybe(Str(), "none chosen")
 
+# sections whose undeclared keys are a component's (or the data loader's) own arguments,
+# validated by its factory against its signature
+OWN_ARGUMENTS = ("data", "recipe", "tokenizer", "masker", "views", "target", "predictor", "loss", "regularizers")
+
 SCHEMA: dict[str, dict[str, Spec]] = {
     "recipe": {"name": Named("recipe", *RECIPES)},
     "tokenizer": {"name": NAME},
@@ -230,8 +236,9 @@ SCHEMA: dict[str, dict[str, Spec]] = {
     "target": {"name": NAME},
     "predictor": {"name": NAME},
     "data": {},
+    "regularizers": {},
     "loss": {
-        "name": Choice(*LOSSES), "var_weight": Float(0.0), "var_gamma": Float(0.0, lo_open=True), "cov_weight": Float(0.0),
+        "name": NAME, "var_weight": Float(0.0), "var_gamma": Float(0.0, lo_open=True), "cov_weight": Float(0.0),
         "sigreg": Float(0.0, 1.0), "sigreg_on": Choice(*SIGREG_ON), "sigreg_slices": Int(1),
     },
     "model": {
@@ -256,6 +263,116 @@ SCHEMA: dict[str, dict[str, Spec]] = {
         "split": Choice("test", "validation"), "variants": Maybe(ListOf(Str(), single=True), "all of the domain's"),
     },
 }
+
+# What each key means, for `jepakit config` (printed as a trailing comment) and readers of
+# this file: a parallel mapping rather than an argument of every spec, so that SCHEMA stays
+# one line per group. The numbers are those of the defaults' comments in jepakit.config.
+SECTION_HELP: dict[str, str] = {
+    "data": "the data: path and the domain loader's own options",
+    "recipe": "what is trained: jepa (masked prediction) or lejepa (multi-view)",
+    "tokenizer": "raw batch -> tokens; keys besides name are the tokenizer's arguments",
+    "masker": "context and target tokens of the jepa recipe; keys besides name are the masker's arguments",
+    "views": "the views of the lejepa recipe; keys besides name are the view sampler's arguments",
+    "target": "what the jepa recipe's predictor reproduces; keys besides name are the target's arguments",
+    "predictor": "the jepa recipe's predictor; keys besides name are its arguments",
+    "loss": "the jepa recipe's prediction loss and its short-form regularizers",
+    "regularizers": "terms added to the JEPA loss, by registered name with their arguments "
+                    "({sigreg: {weight: 0.05, on: pooled}}); a later layer's null removes one",
+    "model": "encoder and predictor sizes",
+    "train": "the optimisation, checkpoints and the collapse guard",
+    "eval": "probes, label efficiency and the supervised rows of evaluate and bench",
+}
+
+HELP: dict[str, dict[str, str]] = {
+    "data": {"path": "a file or folder for the domain's loader (null: its embedded data)"},
+    "recipe": {
+        "name": "lejepa (views, projector, SIGReg; arguments lam, num_slices, proj_dim, proj_hidden) or jepa (masker, "
+                "target, predictor); LeJEPA paid in 4 of 6 domains measured, I-JEPA in 1 (README, 'Which recipe')",
+    },
+    "tokenizer": {"name": "a registered tokenizer (jepakit domains; jepakit describe tokenizer NAME)"},
+    "masker": {"name": "a registered masker (jepakit describe masker NAME)"},
+    "views": {"name": "a registered view sampler (jepakit describe views NAME)"},
+    "target": {"name": "a registered target: ema (I-JEPA's momentum encoder), sigreg (online encoder + SIGReg)..."},
+    "predictor": {"name": "a registered predictor; transformer takes one_pass (all target groups in one masked sequence) "
+                          "and isolate_context"},
+    "regularizers": {},
+    "loss": {
+        "name": "a registered loss (smooth_l1, l1, mse, cosine...); keys it declares are its own arguments",
+        "var_weight": "weight of VICReg's variance hinge on the context tokens, across samples at each position (0: off)",
+        "var_gamma": "the variance hinge's target standard deviation",
+        "cov_weight": "weight of VICReg's covariance term on the context tokens, across samples at each position (0: off)",
+        "sigreg": "> 0: SIGReg on the online encoder's full-view embeddings, (1 - sigreg) * loss + sigreg * SIGReg",
+        "sigreg_on": "what loss.sigreg tests: pooled, positions or pooled+positions (jepakit.sigreg.view_sigreg)",
+        "sigreg_slices": "random directions of loss.sigreg's test (1024, LeJEPA's reference)",
+    },
+    "model": {
+        "width": "encoder width (token features); divisible by model.heads",
+        "depth": "encoder transformer blocks",
+        "heads": "encoder attention heads",
+        "mlp_ratio": "MLP hidden width / width, encoder and predictor",
+        "pos": "position embedding: sincos (fixed), learned or none",
+        "drop_path": "stochastic depth rate, encoder and predictor",
+        "pred_width": "predictor width (jepa recipe); divisible by model.pred_heads",
+        "pred_depth": "predictor transformer blocks",
+        "pred_heads": "predictor attention heads",
+    },
+    "train": {
+        "steps": "optimizer steps of the run",
+        "batch_size": "items per step",
+        "lr": "peak learning rate (AdamW), after the warm-up, then cosine to min_lr",
+        "min_lr": "learning rate at the end of the cosine schedule (<= lr)",
+        "warmup": "linear warm-up: a fraction of train.steps in [0, 1) or a number of steps",
+        "weight_decay": "AdamW weight decay (biases, norms and declared tokens exempt)",
+        "clip": "gradient-norm clip (0: off)",
+        "seed": "seed of weights, batches, masks and dropout: a run is a function of it and the step",
+        "device": "auto (CUDA when present, else CPU), cpu, cuda or cuda:N",
+        "workers": "DataLoader processes reading batches and drawing masks (0: the training process)",
+        "ckpt_every": "checkpoint every N steps (0: off)",
+        "ckpt_minutes": "checkpoint every this many minutes too, so a crash loses at most that much (0: off)",
+        "keep_checkpoints": "newest checkpoints kept",
+        "rankme_every": "collapse guard: RankMe and the across-sample spread every N steps (0: off)",
+        "rankme_samples": "fixed sample the guard embeds (all if fewer; small samples bias RankMe)",
+        "rankme_eps": "epsilon of RankMe's entropy of normalised singular values",
+        "collapse_rankme": "collapsed when RankMe < collapse_rankme * width, or the spread vanishes",
+        "stop_on_collapse": "stop (with a checkpoint) when the guard sees a collapse",
+        "progress": "show a progress bar",
+    },
+    "eval": {
+        "fractions": "fractions of the training labels the probes see",
+        "seeds": "label draws per fraction",
+        "heads": "probe heads: linear, knn, mlp",
+        "knn_k": "neighbours of the knn head",
+        "pool": "tokens, or statistics joined by '+': mean, std, max, flat (Backbone.embed)",
+        "batch_size": "items per batch when embedding",
+        "max_tokens": "tokens a token-level probe trains on at most (a random subset)",
+        "sup_steps": "steps of the supervised and fine-tune rows (one budget)",
+        "sup_lr": "peak learning rate of the from-scratch supervised row",
+        "sup_batch_size": "items per step of the supervised and fine-tune rows",
+        "random_init": "add the random-init encoder row",
+        "supervised": "add the from-scratch supervised row",
+        "max_iter": "solver iterations of the linear probe (the mlp head gets a quarter)",
+        "finetune": "add the fine-tuned pretrained encoder row",
+        "ft_lr": "peak learning rate of the fine-tune row",
+        "layer_decay": "layer-wise lr decay of the fine-tune row (1.0 = off)",
+        "sup_warmup": "warm-up of the supervised rows: a fraction of sup_steps or a number of steps, then cosine to 0",
+        "sup_patience": "early stopping after this many evaluations without gain (0: off)",
+        "sup_eval_every": "steps between early-stopping evaluations",
+        "sup_val_fraction": "share of the labelled items held out for early stopping",
+        "sup_val_min": "early stopping only when that hold-out has >= this many groups/items",
+        "encoder": "online, or target: probe the EMA encoder where the target has one",
+        "metrics": "metrics to tabulate (null: the task kind's primary metric)",
+        "split": "test, or validation: probes fit on 70 % of the training items, scored on the other 30 % (whole "
+                 "records), the test split unseen: for choosing settings",
+        "variants": "the domain's variants to pretrain side by side (null: all of them)",
+    },
+}
+
+
+def help_for(section: str, key: str | None = None) -> str:
+    """The help string of ``section.key`` (of the section itself without ``key``); "" when none is declared."""
+    if key is None:
+        return SECTION_HELP.get(section, "")
+    return HELP.get(section, {}).get(key, "")
 
 # the arguments of each recipe that the schema knows (others are left to the recipe's
 # own check, which names the valid ones)
@@ -330,8 +447,8 @@ def validate(cfg: dict[str, Any], defaults: Mapping[str, Any] | None = None) -> 
         for key in list(values):
             spec = (declared or {}).get(key)
             if spec is None:
-                if declared is not None and section in ("data", "recipe", "tokenizer", "masker", "views", "target", "predictor"):
-                    continue  # a component's or loader's own argument
+                if declared is not None and section in OWN_ARGUMENTS:
+                    continue  # a component's, loss's or loader's own argument
                 default = ((defaults or {}).get(section) or {}).get(key)
                 spec = _inferred(default) if default is not None else None
             if spec is not None:
@@ -362,4 +479,4 @@ def check_device(name: Any) -> None:
             raise ConfigError(f"train.device {name!r}: no Apple MPS device is available here; use train.device=auto or cpu")
 
 
-__all__ = ["SCHEMA", "RECIPE_ARGS", "check_device", "check_run", "check_value", "validate"]
+__all__ = ["HELP", "RECIPE_ARGS", "SCHEMA", "SECTION_HELP", "check_device", "check_run", "check_value", "help_for", "validate"]

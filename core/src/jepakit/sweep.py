@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config as cfgmod
+from .console import one_line_warnings
 from .errors import (
     ConfigError,
     DataError,
@@ -420,10 +421,11 @@ def probe_score(backbone: Any, task: Any, cfg: Mapping[str, Any], collate: Any, 
     on its validation items: (mean primary metric over ``eval.seeds`` draws, metric)."""
     import numpy as np
 
-    from .evaluate import PRIMARY, label_efficiency, task_features
+    from .evaluate import label_efficiency, task_features
+    from .task_kinds import task_kind
 
     ecfg = cfg["eval"]
-    metric = PRIMARY[task.kind]
+    metric = task_kind(task.kind).primary
     feats = task_features(backbone, task, ecfg, collate, device)
     rows = label_efficiency(feats, task, ["linear"], [fraction], max(1, int(ecfg["seeds"])), ecfg)
     return float(np.nanmean([r[metric] for r in rows])), metric
@@ -521,10 +523,8 @@ _WORKER: dict[str, Any] = {}
 def _worker_init(ctx: _Context, threads: int) -> None:
     import torch
 
-    from .cli import _one_line_warnings
-
     torch.set_num_threads(max(1, int(threads)))
-    _one_line_warnings()
+    one_line_warnings()
     dom = _domain_of(ctx)
     bundles = _bundle_for(ctx, dom)
     _WORKER.update(ctx=ctx, dom=dom, bundles=bundles)

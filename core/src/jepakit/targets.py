@@ -1,23 +1,21 @@
-"""Built-in targets: the EMA target encoder (I-JEPA) and SIGReg (LeJEPA, EMA-free)."""
+"""Built-in targets: the EMA target encoder (I-JEPA), the online encoder (LeJEPA,
+EMA-free) and the online encoder with the SIGReg it needs."""
 
 from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .contract import Batch, Masks, Target, gather_tokens
+from .contract import Batch, Encoder, Masks, Regularizer, Target, gather_tokens
 from .errors import check
-from .sigreg import KNOTS, NUM_SLICES, SIGREG_ON, sigreg, view_sigreg
+from .regularizers import SIGRegRegularizer
+from .sigreg import KNOTS, NUM_SLICES, sigreg
 
-__all__ = ["EMATarget", "SIGRegTarget", "sigreg"]
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .model import JEPA
+__all__ = ["EMATarget", "OnlineTarget", "SIGRegTarget", "sigreg"]
 
 
 class EMATarget(Target):
@@ -70,7 +68,7 @@ class EMATarget(Target):
         half = (h0 + (h1 - h0) * p) * self.steps  # in steps
         return 0.5 ** (1.0 / max(half, 1e-9))
 
-    def attach(self, model: JEPA) -> None:
+    def attach(self, model: Encoder) -> None:
         self.backbone = copy.deepcopy(model.backbone)
         for p in self.backbone.parameters():
             p.requires_grad_(False)
@@ -81,7 +79,7 @@ class EMATarget(Target):
     def _norm(self, h: Tensor) -> Tensor:
         return F.layer_norm(h, h.shape[-1:]) if self.layer_norm else h
 
-    def forward(self, model: JEPA, batch: Batch, masks: Masks) -> Tensor:
+    def forward(self, model: Encoder, batch: Batch, masks: Masks) -> Tensor:
         p = self.backbone.num_prefix
         if self.sees == "all":
             h = self._norm(self.backbone(batch)[:, p:])
@@ -90,7 +88,7 @@ class EMATarget(Target):
         return torch.stack(groups, dim=1)
 
     @torch.no_grad()
-    def update(self, model: JEPA, progress: float) -> None:
+    def update(self, model: Encoder, progress: float) -> None:
         m = self.momentum_at(progress)
         self.current_momentum = m
         ema = [p for p in self.backbone.parameters()]
@@ -98,11 +96,30 @@ class EMATarget(Target):
         torch._foreach_lerp_(ema, online, 1.0 - m)
 
 
-class SIGRegTarget(Target):
+class OnlineTarget(Target):
+    """The online backbone over every token is its own target, no EMA (LeJEPA's
+    predictive form). Alone it collapses (a constant code predicts itself); pair it with
+    a regularizer such as ``sigreg`` (``regularizers: {sigreg: {weight: 0.05}}``), or use
+    the ``sigreg`` target, which brings one. ``stop_grad`` detaches the target."""
+
+    needs_grad = True
+
+    def __init__(self, stop_grad: bool = False):
+        super().__init__()
+        self.stop_grad = bool(stop_grad)
+
+    def forward(self, model: Encoder, batch: Batch, masks: Masks) -> Tensor:
+        h = model.online_full(batch)[:, model.backbone.num_prefix :]
+        if self.stop_grad:
+            h = h.detach()
+        return gather_tokens(h, masks.target)
+
+
+class SIGRegTarget(OnlineTarget):
     """LeJEPA's regulariser on a predictive JEPA, without EMA: the online backbone over
-    every token is the target, and SIGReg keeps the *full-view* embeddings isotropic
-    Gaussian so that the prediction loss cannot collapse. Loss = (1 - lam) * prediction
-    + lam * SIGReg.
+    every token is the target (:class:`OnlineTarget`), and the SIGReg regularizer it
+    declares keeps the *full-view* embeddings isotropic Gaussian so that the prediction
+    loss cannot collapse. Loss = (1 - lam) * prediction + lam * SIGReg.
 
     ``on`` picks the rows tested (:func:`jepakit.sigreg.view_sigreg`): ``pooled`` (each
     item's mean over its valid tokens, the reference), ``positions`` (the tokens at
@@ -110,37 +127,20 @@ class SIGRegTarget(Target):
     the masked *context* instead lets an encoder that ignores its input pay the bill with
     a fixed code per position: the pooled context still varies with the random mask.
     Directions are drawn from a generator seeded with ``seed`` and the step, identical on
-    every rank.
+    every rank. ``knots`` is accepted for older configs; the statistic's knots are fixed.
     """
-
-    needs_grad = True
 
     def __init__(
         self, lam: float = 0.05, num_slices: int = NUM_SLICES, knots: int = KNOTS, on: str = "pooled", positions: int = 16,
         stop_grad: bool = False, seed: int = 0,
     ):
-        super().__init__()
+        super().__init__(stop_grad)
         check(0.0 <= lam <= 1.0, f"lam must be in [0, 1], got {lam}")
-        check(on in SIGREG_ON, f"on must be one of {', '.join(SIGREG_ON)}, got {on!r}")
-        check(int(num_slices) >= 1 and int(positions) >= 1, "num_slices and positions must be >= 1")
         self.lam, self.num_slices, self.knots, self.on = float(lam), int(num_slices), int(knots), on
-        self.positions, self.stop_grad, self.seed = int(positions), bool(stop_grad), int(seed)
-        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
+        self.positions, self.seed = int(positions), int(seed)
+        # built once and held outside the module tree: the model adopts it among its
+        # regularizers, which is where its direction counter is saved
+        self.__dict__["_sigreg"] = SIGRegRegularizer(self.lam, on, self.num_slices, self.positions, self.seed)
 
-    def forward(self, model: JEPA, batch: Batch, masks: Masks) -> Tensor:
-        h = model.online_full(batch)[:, model.backbone.num_prefix :]
-        if self.stop_grad:
-            h = h.detach()
-        return gather_tokens(h, masks.target)
-
-    def regularizer(self, model: JEPA, out: dict[str, Tensor]) -> Tensor:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.calls))
-        return view_sigreg(out["full"], out.get("valid"), self.on, self.num_slices, self.positions, g)
-
-    def combine(self, prediction_loss: Tensor, regularizer: Tensor | None) -> Tensor:
-        reg = regularizer if regularizer is not None else prediction_loss.new_zeros(())
-        return (1.0 - self.lam) * prediction_loss + self.lam * reg
-
-    @torch.no_grad()
-    def update(self, model: JEPA, progress: float) -> None:
-        self.calls += 1
+    def regularizers(self) -> dict[str, Regularizer]:
+        return {"sigreg": self._sigreg}

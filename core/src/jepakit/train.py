@@ -41,10 +41,11 @@ from .checkpoint import (
 )
 from .collapse import CollapseGuard, probe_batches
 from .contract import Batch, DataBundle, Domain
+from .devices import to_device
 from .errors import ConfigError, DataError, JepakitError, TrainingCollapsed, TrainingDiverged, unknown
 from .metrics import MetricsLogger
 from .model import JEPA, Backbone, pool_stats
-from .plugins import create, factory_params, get_domain
+from .plugins import create, factory_params, get_domain, registry
 from .runs import pid_alive
 
 
@@ -60,16 +61,6 @@ class Run:
     history: list[dict[str, Any]] = field(default_factory=list)
     checkpoint: Path | None = None
     seconds: float = 0.0
-
-
-def to_device(batch: Any, device: torch.device) -> Any:
-    if torch.is_tensor(batch):
-        return batch.to(device, non_blocking=True)
-    if isinstance(batch, dict):
-        return {k: to_device(v, device) for k, v in batch.items()}
-    if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(v, device) for v in batch)
-    return batch
 
 
 def blame_data(batch: Any, samples: list[int], step: int, where: str) -> None:
@@ -135,21 +126,39 @@ class StepDraw:
     seeded from (seed, step) alone. It runs where the batch is collated -- inside a
     DataLoader worker when ``train.workers`` > 0, as I-JEPA's collator draws its masks --
     and gives the same masks in any process. ``layout`` is a tokenizer's ``layout`` (of a
-    CPU copy of the model's tokenizer: a layout never depends on the parameters)."""
+    CPU copy of the model's tokenizer: a layout never depends on the parameters).
+
+    A sampler that names ``batch`` in its call gets the batch; one that names ``model``
+    (a model-aware masker, e.g. targets ordered by the target encoder's saliency) gets
+    the model too and is drawn in the training loop instead (``in_loop``): on the batch
+    already on the model's device, under ``torch.no_grad`` with the model in eval mode.
+    Its masks then depend on the weights as well, which a resume restores exactly."""
 
     def __init__(self, sampler: Any, layout: Any, batch_size: int, seed: int):
         self.sampler, self.layout, self.bs, self.seed = sampler, layout, int(batch_size), int(seed)
-        # a data-aware masker (contract v2) names ``batch`` in its call: it gets the step's
-        # CPU batch (e.g. to put targets where the signal is not flat)
-        self.wants_batch = "batch" in inspect.signature(sampler).parameters
+        params = inspect.signature(sampler).parameters
+        self.wants_batch, self.in_loop = "batch" in params, "model" in params
 
-    def __call__(self, batch: Batch, step: int) -> Any:
+    def __call__(self, batch: Batch, step: int, model: torch.nn.Module | None = None, on_device: Batch | None = None) -> Any:
+        """The draw of ``step``; ``model`` and ``on_device`` (the batch on the model's
+        device) for a sampler drawn in the loop."""
         with torch.no_grad():
             layout = self.layout(batch)
         generator = torch.Generator().manual_seed(step_seed(self.seed, step, 5))
+        kwargs: dict[str, Any] = {}
         if self.wants_batch:
-            return self.sampler(layout, self.bs, generator, batch=batch)
-        return self.sampler(layout, self.bs, generator)
+            kwargs["batch"] = batch if on_device is None else on_device
+        if not self.in_loop:
+            return self.sampler(layout, self.bs, generator, **kwargs)
+        if model is None:
+            raise JepakitError(f"{type(self.sampler).__name__} names model in its call: it is drawn in the training loop, with the model")
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.no_grad():
+                return self.sampler(layout, self.bs, generator, model=model, **kwargs)
+        finally:
+            model.train(was_training)
 
 
 def layout_tokenizer(model: torch.nn.Module) -> torch.nn.Module:
@@ -255,8 +264,12 @@ def load_bundle(
     """Call the domain's loader with the ``data`` section, validating its keys.
 
     ``data``: an in-memory data object (a DataFrame, an array...) handed to the loader as
-    ``path`` unchanged; ``cfg`` then holds only its description."""
-    kwargs = dict(cfg["data"])
+    ``path`` unchanged; ``cfg`` then holds only its description. Keys the domain has
+    renamed (:attr:`Domain.renamed`) are read under their new names, with a one-line
+    notice: every run, resumed or evaluated checkpoint reaches the loader through here."""
+    from .domain import rename_options
+
+    kwargs = rename_options(cfg["data"], domain.renamed or {})
     params = inspect.signature(domain.load).parameters
     var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
     bad = [k for k in kwargs if k not in params and not var_kw]
@@ -303,7 +316,8 @@ def build_backbone(cfg: Mapping[str, Any], bundle: DataBundle, sample: Batch | N
         sample = collate([bundle.pretrain[i] for i in range(min(2, len(bundle.pretrain)))])
     layout = tokenizer.layout(sample)
     return Backbone(
-        tokenizer, layout.grid, layout.num_prefix, m["width"], m["depth"], m["heads"], m["mlp_ratio"], m["pos"], m["drop_path"]
+        tokenizer, layout.grid, layout.num_prefix, m["width"], m["depth"], m["heads"], m["mlp_ratio"], m["pos"], m["drop_path"],
+        segments=layout.segments,
     )
 
 
@@ -345,13 +359,29 @@ def build(cfg: Mapping[str, Any], bundle: DataBundle) -> tuple[torch.nn.Module, 
     masker = create("masker", mname, mkw, offered)
     predictor = build_predictor(cfg, bundle, backbone, target)
     loss = dict(cfg["loss"])
+    short = {k: loss.pop(k) for k in list(loss) if k in cfgmod.DEFAULTS["loss"] and k != "name"}
+    loss_name = loss.pop("name", None) or "smooth_l1"
+    regularizers = build_regularizers(cfg, offered)
     model = checked_call(
-        JEPA, "loss", backbone, target, loss["name"], loss["var_weight"], loss["var_gamma"], m["pred_width"], m["pred_depth"],
-        m["pred_heads"], m["mlp_ratio"], m["pos"], m["drop_path"], sigreg=loss.get("sigreg", 0.0),
-        sigreg_on=loss.get("sigreg_on", "pooled"), sigreg_slices=loss.get("sigreg_slices", 1024), seed=seed,
-        cov_weight=loss.get("cov_weight", 0.0), predictor=predictor,
+        JEPA, "loss", backbone, target, create("loss", loss_name, loss, offered), short["var_weight"], short["var_gamma"],
+        m["pred_width"], m["pred_depth"], m["pred_heads"], m["mlp_ratio"], m["pos"], m["drop_path"],
+        sigreg=short.get("sigreg", 0.0), sigreg_on=short.get("sigreg_on", "pooled"), sigreg_slices=short.get("sigreg_slices", 1024),
+        seed=seed, cov_weight=short.get("cov_weight", 0.0), predictor=predictor, regularizers=regularizers,
     )
     return model, masker
+
+
+def build_regularizers(cfg: Mapping[str, Any], offered: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``regularizers`` section's regularizers by name; a factory naming ``seed`` gets
+    ``train.seed`` unless the section gives one (directions identical on every rank)."""
+    out = {}
+    for name, args in (cfg.get("regularizers") or {}).items():
+        args = dict(args or {})
+        names, _ = factory_params(registry("regularizer")[name].factory) if name in registry("regularizer") else (set(), False)
+        if "seed" in names and "seed" not in args:
+            args["seed"] = int(cfg["train"]["seed"])
+        out[name] = create("regularizer", name, args, offered)
+    return out
 
 
 def predictor_facts(cfg: Mapping[str, Any], bundle: DataBundle, backbone: Backbone, out_dim: int) -> dict[str, Any]:
@@ -360,7 +390,8 @@ def predictor_facts(cfg: Mapping[str, Any], bundle: DataBundle, backbone: Backbo
     and the ``model`` section's predictor sizes."""
     m = cfg["model"]
     return {
-        **offered_facts(cfg, bundle), "grid": tuple(backbone.grid), "num_prefix": backbone.num_prefix, "width": backbone.width,
+        **offered_facts(cfg, bundle), "grid": tuple(backbone.grid), "segments": backbone.segments,
+        "num_prefix": backbone.num_prefix, "width": backbone.width,
         "out_dim": int(out_dim), "pred_width": m["pred_width"], "pred_depth": m["pred_depth"], "pred_heads": m["pred_heads"],
         "mlp_ratio": m["mlp_ratio"], "pos": m["pos"], "drop_path": m["drop_path"],
     }
@@ -442,7 +473,10 @@ def resolve_config(
     data_layer = None
     if data is not None:
         data_layer = {"data": {"path": os.fspath(data) if is_path(data) else describe_data(data)}}
-    cfg = cfgmod.merge(domain.defaults, preset, file_layer, set_layer, data_layer)  # validated (jepakit.schema)
+    # old data key names are renamed layer by layer (a user's old name then overrides a
+    # preset's new one, as the same key would), each told once by a deprecation notice
+    layers = [_renamed_layer(layer, domain.renamed) for layer in (domain.defaults, preset, file_layer, set_layer)]
+    cfg = cfgmod.merge(*layers, data_layer)  # validated (jepakit.schema)
     cfgmod.check_run(cfg)  # rules between keys, the device exists
     if cfg["eval"]["pool"] != "tokens":
         try:
@@ -450,6 +484,16 @@ def resolve_config(
         except ValueError as exc:
             raise ConfigError(f"eval.pool: {exc}") from None
     return cfg
+
+
+def _renamed_layer(layer: Mapping[str, Any] | None, renamed: Mapping[str, str] | None) -> Mapping[str, Any] | None:
+    """A config layer with its ``data`` and ``synthetic`` keys under their current names."""
+    if not layer or not renamed:
+        return layer
+    from .domain import rename_options
+
+    return {k: rename_options(v, renamed) if k in ("data", cfgmod.SYNTHETIC) and isinstance(v, Mapping) else v
+            for k, v in layer.items()}
 
 
 def resume_config(state: Mapping[str, Any], config: Any = None, overrides: Any = None, data: Any = None) -> dict[str, Any]:
@@ -738,7 +782,8 @@ def _pretrain(
     # the step's masks (views) are drawn next to its collate, in the DataLoader workers when
     # train.workers > 0, from the same (seed, step) generator in any case
     draw = StepDraw(sampler, layout_tok.layout, bs, data_seed)
-    batches = iter(iterate_batches(bundle.pretrain, collate_of(bundle), bs, data_seed, start, steps, int(t["workers"]), draw))
+    batches = iter(iterate_batches(bundle.pretrain, collate_of(bundle), bs, data_seed, start, steps, int(t["workers"]),
+                                   None if draw.in_loop else draw))
     waited = 0.0  # seconds this run's loop waited for its batches
     metrics = MetricsLogger(out_dir, start, bs, enabled=rank0)  # metrics.jsonl (+ TensorBoard), loss spikes
 
@@ -750,11 +795,18 @@ def _pretrain(
     try:
         for step in range(start, steps):
             tic = time.perf_counter()
-            batch, drawn = next(batches)
-            data_wait = time.perf_counter() - tic  # the data pipeline's lag behind the step (all of its work with workers=0)
+            if draw.in_loop:  # a model-aware masker: drawn here, with the model, on the device batch
+                cpu_batch = next(batches)
+                data_wait = time.perf_counter() - tic  # the data pipeline's lag behind the step (all of its work with workers=0)
+                tic = time.perf_counter()
+                batch = to_device(cpu_batch, device)
+                drawn = draw(cpu_batch, step, model, batch).to(device)
+            else:
+                batch, drawn = next(batches)
+                data_wait = time.perf_counter() - tic  # the data pipeline's lag behind the step (all of its work with workers=0)
+                tic = time.perf_counter()
+                batch, drawn = to_device(batch, device), drawn.to(device)
             waited += data_wait
-            tic = time.perf_counter()
-            batch, drawn = to_device(batch, device), drawn.to(device)
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr

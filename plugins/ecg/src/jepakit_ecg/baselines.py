@@ -3,17 +3,14 @@ amplitude percentiles, slope statistics, band powers) and the core's linear prob
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
 from jepakit.contract import Task
-from jepakit.evaluate import fit_predict, labels_of
+from jepakit.kit import fit_predict, labels_of, per_dataset
 
-# features of a split are computed once per benchmark, not once per fraction and seed
-_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 BANDS = ((0.5, 5.0), (5.0, 15.0), (15.0, 40.0))
 
 
@@ -28,10 +25,9 @@ def window_features(x: np.ndarray, rate: float) -> np.ndarray:
     return np.concatenate([pct, slope, np.stack(bands, 1)], axis=1).ravel()
 
 
+@per_dataset  # a split's features once per benchmark, not once per fraction and seed
 def _features(dataset: Any, rate: float) -> np.ndarray:
-    if dataset not in _CACHE:
-        _CACHE[dataset] = np.stack([window_features(dataset[i]["signal"].numpy(), rate) for i in range(len(dataset))])
-    return _CACHE[dataset]
+    return np.stack([window_features(dataset[i]["signal"].numpy(), rate) for i in range(len(dataset))])
 
 
 def handcrafted(task: Task, train_items: Sequence[int], seed: int) -> np.ndarray:

@@ -10,6 +10,7 @@ with the same interface.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import os
 import stat
@@ -21,22 +22,25 @@ from typing import Any
 import numpy as np
 
 from jepakit.contract import DataBundle, Task
-from jepakit.errors import ConfigError, DataError, notice
+from jepakit.errors import JepakitError
+from jepakit.kit import ConfigError, DataError, check_options, notice, rename_options
 from jepakit.prepared import MemoryStore, PreparedStore, WindowDataset, write_prepared
 
 from .io import SUPERCLASSES, iter_source, source_kind
 from .leads import LEADS
 from .preprocess import Preprocess, condition
+from .presets import RENAMED
 from .synthetic import synth_record
 
 # ---------------------------------------------------------------------------- prepare
 
 
 def _preprocess(
-    rate: int, highpass: float | None, lowpass: float | None, standardize: str, patch_ms: float, leads_map: Any = None
+    rate: int, highpass: float | None, lowpass: float | None, normalize: str, patch_ms: float, leads_map: Any = None
 ) -> Preprocess:
+    # Preprocess keeps the field name `standardize`: prepared caches are keyed by its fields
     try:
-        return Preprocess(int(rate), highpass, lowpass, standardize, float(patch_ms), leads_map)
+        return Preprocess(int(rate), highpass, lowpass, normalize, float(patch_ms), leads_map)
     except ValueError as exc:  # option values checked by Preprocess
         raise ConfigError(f"ecg data: {exc}") from None
 
@@ -50,16 +54,30 @@ def _attrs(pre: Preprocess, kind: str, source: str) -> dict[str, Any]:
     }
 
 
-def prepare(
+def prepare(src: str | os.PathLike, out: str | os.PathLike, **options: Any) -> Path:
+    """``jepakit prepare ecg SRC OUT [--set rate=250 ...]``: the options of
+    :func:`prepare_store`, old names (``standardize``) with a one-line notice; an unknown
+    option or a bad value is one line."""
+    options = rename_options(options, RENAMED, "prepare")
+    check_options("ecg prepare", options, [p for p in inspect.signature(prepare_store).parameters if p not in ("src", "out")])
+    try:
+        return prepare_store(src, out, **options)
+    except JepakitError:
+        raise
+    except ValueError as exc:  # a bad option value (jepakit.errors.check)
+        raise ConfigError(f"ecg prepare: {exc}") from None
+
+
+def prepare_store(
     src: str | os.PathLike, out: str | os.PathLike, rate: int = 500, highpass: float | None = 0.5,
-    lowpass: float | None = None, standardize: str = "lead", patch_ms: float = 50.0, source_rate: int | None = None,
+    lowpass: float | None = None, normalize: str = "lead", patch_ms: float = 50.0, source_rate: int | None = None,
     fs: float | None = None, leads_map: dict[str, str | None] | None = None,
 ) -> Path:
     """Decode and condition every record of ``src`` (WFDB record or folder, PTB-XL
     folder, .npy/.npz) once into the prepared store ``out``; returns ``out``.
     Unreadable records are reported and skipped. ``leads_map`` names the leads of
     channels such as ``ECG1`` (``{ECG1: II, ECG2: -aVR, RESP: none}``)."""
-    pre = _preprocess(rate, highpass, lowpass, standardize, patch_ms, leads_map)
+    pre = _preprocess(rate, highpass, lowpass, normalize, patch_ms, leads_map)
     kind, items = iter_source(src, pre, source_rate, fs)
     return write_prepared(out, items, _attrs(pre, kind, str(src)))
 
@@ -199,7 +217,7 @@ def load(
     stride: float | None = None,
     highpass: float | None = 0.5,
     lowpass: float | None = None,
-    standardize: str = "lead",
+    normalize: str = "lead",
     patch_ms: float = 50.0,
     source_rate: int | None = None,
     fs: float | None = None,
@@ -214,8 +232,10 @@ def load(
     """ECG data for jepakit: ``path`` None = synthetic 12-lead records, else a WFDB
     record or folder, a PTB-XL folder, a prepared store or a .npy/.npz file. ``crop``
     and ``stride`` are in seconds (``stride`` of evaluation windows; default crop/2).
-    ``leads_map`` names the leads of channels whose names are not leads (``{ECG1: II}``)."""
-    pre = _preprocess(rate, highpass, lowpass, standardize, patch_ms, leads_map)
+    ``leads_map`` names the leads of channels whose names are not leads (``{ECG1: II}``).
+    ``normalize``: ``lead`` (z-score every lead), ``record`` (one scale for all leads) or
+    ``none``."""
+    pre = _preprocess(rate, highpass, lowpass, normalize, patch_ms, leads_map)
     length = int(round(crop * pre.rate))
     if length < pre.patch:
         raise ConfigError(f"data.crop {crop} s is shorter than one {pre.patch_ms:g} ms token")

@@ -14,8 +14,7 @@ import numpy as np
 import pandas as pd
 import wfdb
 
-from jepakit.errors import DataError
-from jepakit.failures import Failures
+from jepakit.kit import DataError, Failures, read_each
 
 from .leads import LEADS
 from .preprocess import Preprocess, Report, condition
@@ -42,7 +41,7 @@ _TO_MV = {
 def to_millivolts(sig: np.ndarray, units: list[str] | None, names: list[str], pre: Preprocess, source: str, report: Report) -> np.ndarray:
     """Scale every channel of ``sig`` (T, C) to mV from its header unit. Channels whose
     unit is not a voltage stay as they are, told when the scale matters
-    (``standardize`` other than ``lead``)."""
+    (``normalize`` other than ``lead``)."""
     if not units:
         return sig
     factors = np.ones(sig.shape[1])
@@ -54,7 +53,7 @@ def to_millivolts(sig: np.ndarray, units: list[str] | None, names: list[str], pr
         else:
             odd.append(f"{names[j] if j < len(names) else j} [{unit or 'no unit'}]")
     if odd and pre.standardize != "lead":
-        report.add(f"channel(s) {', '.join(odd)} are not in a voltage unit; taken as mV (standardize={pre.standardize})", source)
+        report.add(f"channel(s) {', '.join(odd)} are not in a voltage unit; taken as mV (normalize={pre.standardize})", source)
     return sig * factors if (factors != 1.0).any() else sig
 
 
@@ -125,12 +124,7 @@ def iter_wfdb_folder(folder: str | os.PathLike, pre: Preprocess) -> Iterator[Ite
         raise DataError(f"{folder}: no WFDB header (.hea) found")
     skipped, report, read = Failures(), Report(), 0
     try:
-        for h in headers:
-            try:
-                x, present, fs = read_wfdb(h, pre, report)
-            except DataError as exc:
-                skipped.add(str(h), str(exc))
-                continue
+        for h, (x, present, fs) in read_each(headers, lambda h: read_wfdb(h, pre, report), skipped):
             read += 1
             name = str(h.relative_to(folder).with_suffix(""))
             yield x, {"name": name, "present": present.tolist(), "fs": fs, "label": None, "fold": None}
@@ -199,18 +193,23 @@ def iter_ptbxl(root: str | os.PathLike, pre: Preprocess, source_rate: int | None
         raise DataError(f"{root}: PTB-XL has 100 Hz and 500 Hz records, not {src} Hz")
     column = "filename_lr" if src == 100 else "filename_hr"
     csv = root / PTBXL_DATABASE
+    def where(item: tuple[Any, Any]) -> str:
+        return f"{csv} (ecg_id {item[0]})"
+
+    def source(item: tuple[Any, Any]) -> str:
+        file = item[1][column]
+        return str(root / file) if isinstance(file, str) else where(item)
+
+    def read_row(item: tuple[Any, Any]) -> tuple[list[float], tuple[np.ndarray, np.ndarray, float]]:
+        row = item[1]
+        label = superclass_labels(row["scp_codes"], st, where(item))
+        if not isinstance(row[column], str):
+            raise DataError(f"{where(item)}: empty {column}")
+        return label, read_wfdb(root / row[column], pre, report)
+
     skipped, report, read = Failures(), Report(), 0
     try:
-        for ecg_id, row in db.iterrows():
-            where = f"{csv} (ecg_id {ecg_id})"
-            try:
-                label = superclass_labels(row["scp_codes"], st, where)
-                if not isinstance(row[column], str):
-                    raise DataError(f"{where}: empty {column}")
-                x, present, fs = read_wfdb(root / row[column], pre, report)
-            except DataError as exc:
-                skipped.add(str(root / row[column]) if isinstance(row[column], str) else where, str(exc))
-                continue
+        for (_, row), (label, (x, present, fs)) in read_each(db.iterrows(), read_row, skipped, source):
             read += 1
             yield x, {
                 "name": str(row[column]), "present": present.tolist(), "fs": fs,
@@ -250,15 +249,13 @@ def iter_numpy(path: str | os.PathLike, pre: Preprocess, fs: float | None = None
         raise DataError(f"{path}: {sig.shape[1]} leads in signals but {len(names)} lead names")
     labels = arrays.get("labels")
     folds = arrays.get("fold")
+    def where(i: int) -> str:
+        return f"{path} [record {i}]"
+
     skipped, report, read = Failures(), Report(), 0
     try:
-        for i in range(sig.shape[0]):
-            where = f"{path} [record {i}]"
-            try:
-                x, present = condition(sig[i].T, rate, names, pre, where, report)
-            except DataError as exc:
-                skipped.add(where, str(exc))
-                continue
+        for i, (x, present) in read_each(range(sig.shape[0]), lambda i: condition(sig[i].T, rate, names, pre, where(i), report),
+                                         skipped, where):
             read += 1
             label = None if labels is None else np.asarray(labels[i], dtype=np.float32).reshape(-1).tolist()
             fold = None if folds is None else int(folds[i])

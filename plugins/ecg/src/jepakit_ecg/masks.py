@@ -15,8 +15,7 @@ import torch
 from torch import Tensor
 
 from jepakit.contract import Layout
-from jepakit.errors import check
-from jepakit.masks import SampleMasker
+from jepakit.kit import SampleMasker, check
 
 
 def _composition(total: int, parts: int, g: torch.Generator) -> list[int]:

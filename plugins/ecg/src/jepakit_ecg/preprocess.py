@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 from scipy import signal as sps
 
-from jepakit.errors import DataError, check, notice
+from jepakit.kit import DataError, check, notice
 
 from .leads import LEADS, check_leads_map, resolve_leads
 
@@ -44,7 +44,7 @@ class Preprocess:
         if self.leads_map is not None:
             self.leads_map = {str(k): (None if v is None else str(v)) for k, v in self.leads_map.items()}
         check(self.rate > 0, f"rate must be positive, got {self.rate}")
-        check(self.standardize in STANDARDIZE, f"standardize must be one of {STANDARDIZE}, got {self.standardize!r}")
+        check(self.standardize in STANDARDIZE, f"normalize must be one of {STANDARDIZE}, got {self.standardize!r}")
         nyq = self.rate / 2
         if self.highpass is not None:
             check(0 < self.highpass < nyq, f"highpass must be in (0, {nyq}) Hz at rate {self.rate}, got {self.highpass}")

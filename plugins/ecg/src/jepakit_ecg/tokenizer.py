@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from jepakit.contract import Batch, Layout, Tokenizer
-from jepakit.errors import DataError, check
+from jepakit.kit import DataError, check
 
 
 def _signal(batch: Batch, key: str, in_chans: int, length: int) -> Tensor:

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from jepakit import Task
+from jepakit.kit import per_dataset
 
 BANDS = ((1.0, 4.0), (4.0, 8.0), (8.0, 13.0), (13.0, 30.0), (30.0, 45.0))
-_CACHE: dict[int, tuple[Any, np.ndarray, np.ndarray]] = {}
 
 
 def band_features(x: np.ndarray, sfreq: float, bands: Sequence[tuple[float, float]] = BANDS) -> np.ndarray:
@@ -31,18 +31,9 @@ def band_features(x: np.ndarray, sfreq: float, bands: Sequence[tuple[float, floa
     return feats.reshape(len(x), -1)
 
 
-def _features(task: Task, sfreq: float) -> tuple[np.ndarray, np.ndarray]:
-    hit = _CACHE.get(id(task))
-    if hit is not None and hit[0] is task:
-        return hit[1], hit[2]
-
-    def of(ds: Any) -> np.ndarray:
-        return band_features(np.stack([ds[i]["signal"].numpy() for i in range(len(ds))]), sfreq)
-
-    out = (task, of(task.train), of(task.test))
-    _CACHE.clear()  # one task at a time: do not keep every benchmark's features alive
-    _CACHE[id(task)] = out
-    return out[1], out[2]
+@per_dataset  # once per split, not once per label fraction and seed
+def _features(ds: Any, sfreq: float) -> np.ndarray:
+    return band_features(np.stack([ds[i]["signal"].numpy() for i in range(len(ds))]), sfreq)
 
 
 def bandpower_logreg(task: Task, train_indices: Sequence[int], seed: int, sfreq: float = 128.0) -> np.ndarray:
@@ -53,7 +44,7 @@ def bandpower_logreg(task: Task, train_indices: Sequence[int], seed: int, sfreq:
     from sklearn.preprocessing import StandardScaler
 
     sfreq = float(getattr(task.train, "store", None).attrs.get("eeg", {}).get("sfreq", sfreq)) if hasattr(task.train, "store") else sfreq
-    x_tr, x_te = _features(task, sfreq)
+    x_tr, x_te = _features(task.train, sfreq), _features(task.test, sfreq)
     idx = np.asarray(train_indices, dtype=int)
     y = np.asarray(task.train.labels)[idx].astype(int)
     n_classes = len(task.classes) if task.classes else int(np.max(task.train.labels)) + 1

@@ -22,8 +22,7 @@ from typing import Any
 import numpy as np
 
 from jepakit import DataBundle, Task
-from jepakit.errors import ConfigError, DataError, notice
-from jepakit.failures import Failures
+from jepakit.kit import ConfigError, DataError, Failures, check_options, notice, rename_options, stratified_split
 from jepakit.prepared import MemoryStore, PreparedStore, WindowDataset, write_prepared
 
 from .io import (
@@ -37,6 +36,7 @@ from .io import (
     read_label_csv,
     subject_of,
 )
+from .presets import RENAMED
 from .synthetic import synthetic_cohort
 
 ABNORMAL_CLASSES = ("normal", "abnormal")
@@ -102,21 +102,19 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, labels: str | os.Pat
             max_files: int | None = None, **preprocess: Any) -> Path:
     """Decode every EEG file under ``src`` once into a prepared store at ``out``.
 
-    ``preprocess`` takes the :class:`~jepakit_eeg.io.Preprocess` keys (channels, sfreq,
-    l_freq, h_freq, notch, normalize...); a run reading the store must use the same ones.
+    ``preprocess`` takes the :class:`~jepakit_eeg.io.Preprocess` keys (channels, rate,
+    highpass, lowpass, notch, normalize...); a run reading the store must use the same ones.
+    Their old names (sfreq, l_freq, h_freq) still work, with a one-line notice.
     """
-    prep = make_preprocess(**preprocess)
+    prep = make_preprocess(**rename_options(preprocess, RENAMED, "prepare"))
     return write_prepared(out, iter_prepared_records(src, prep, labels, max_files), attrs={"eeg": prep.attrs()})
 
 
 def make_preprocess(**kwargs: Any) -> Preprocess:
     """:class:`Preprocess` from config keys; a bad key or value is a one-line ConfigError."""
+    check_options("eeg preprocessing", kwargs, Preprocess.__dataclass_fields__)
     try:
         return Preprocess(**kwargs)
-    except TypeError as exc:
-        valid = ", ".join(f for f in Preprocess.__dataclass_fields__)
-        bad = [k for k in kwargs if k not in Preprocess.__dataclass_fields__]
-        raise ConfigError(f"eeg: no preprocessing option {bad[0] if bad else exc!r}; valid: {valid}") from None
     except ValueError as exc:
         raise ConfigError(f"eeg data: {exc}") from None
 
@@ -151,7 +149,9 @@ def open_store(path: str | os.PathLike | None, prep: Preprocess, labels: str | o
             raise DataError(f"{path}: prepared store was not written by the eeg domain")
         diff = [k for k in want if _norm_attr(got.get(k)) != _norm_attr(want[k])]
         if diff:
-            raise DataError(f"{path}: prepared with {diff[0]}={got.get(diff[0])!r}, this run asks {want[diff[0]]!r}; prepare again")
+            # stores name these by their keys before the shared vocabulary; tell the option's name
+            option = RENAMED.get(diff[0], diff[0])
+            raise DataError(f"{path}: prepared with {option}={got.get(diff[0])!r}, this run asks {want[diff[0]]!r}; prepare again")
         if labels is not None:
             table = read_label_csv(labels)
             for r in store.records:
@@ -171,7 +171,7 @@ def _norm_attr(v: Any) -> Any:
 def split_records(store: Any, test_fraction: float, seed: int) -> tuple[list[int], list[int]]:
     """(train, test) record indices: a split named in the metadata wins; the rest is split
     by subject (no subject on both sides), stratified by label."""
-    train, test, free = [], [], {}
+    train, test, free, subjects, labels = [], [], [], [], []
     for i in range(len(store)):
         m = store.meta(i)
         split = m.get("split")
@@ -180,19 +180,13 @@ def split_records(store: Any, test_fraction: float, seed: int) -> tuple[list[int
         elif split == "test":
             test.append(i)
         else:
-            free.setdefault(m.get("subject", str(i)), []).append(i)
-    rng = np.random.default_rng(seed)
-    by_label: dict[Any, list[str]] = {}
-    for subj, recs in free.items():
-        by_label.setdefault(store.meta(recs[0]).get("label"), []).append(subj)
-    for _, subjects in sorted(by_label.items(), key=lambda kv: str(kv[0])):
-        subjects = sorted(subjects)
-        order = rng.permutation(len(subjects))
-        n_test = int(round(test_fraction * len(subjects)))
-        if len(subjects) >= 2:
-            n_test = min(max(n_test, 1), len(subjects) - 1)
-        for rank, j in enumerate(order):
-            (test if rank < n_test else train).extend(free[subjects[j]])
+            free.append(i)
+            subjects.append(m.get("subject", str(i)))
+            labels.append(str(m.get("label")))  # classes in the order of their text
+    if free:
+        tr, te = stratified_split(labels, test_fraction, seed, groups=subjects)
+        train += [free[j] for j in tr.tolist()]
+        test += [free[j] for j in te.tolist()]
     return sorted(train), sorted(test)
 
 
@@ -379,12 +373,12 @@ def report_channels(store: Any, records: Sequence[int], channels: Sequence[str])
 def load(
     path: str | os.PathLike | None = None,
     channels: str | Sequence[str] = "1020",
-    sfreq: float = 128.0,
-    l_freq: float | None = 0.5,
-    h_freq: float | None = 45.0,
+    rate: float = 128.0,
+    highpass: float | None = 0.5,
+    lowpass: float | None = 45.0,
     notch: float | None = None,
     normalize: str = "recording",
-    window: float = 4.0,
+    crop: float = 4.0,
     stride: float | None = None,
     labels: str | None = None,
     events: Sequence[str] | str | None = None,
@@ -400,30 +394,31 @@ def load(
 ) -> DataBundle:
     """Load EEG for the ``eeg`` domain (``path=None``: the synthetic 10-20 cohort).
 
-    ``window``/``stride`` in seconds cut recordings into clips (stride defaults to the
-    window); ``labels`` is a CSV of file labels; ``events`` lists annotation descriptions
+    ``crop``/``stride`` in seconds cut recordings into clips (stride defaults to the
+    crop); ``rate`` (Hz), ``highpass``/``lowpass`` (Hz), ``notch`` and ``normalize`` are
+    :class:`~jepakit_eeg.io.Preprocess`'s; ``labels`` is a CSV of file labels; ``events`` lists annotation descriptions
     (trigger codes as ints or strings) to classify as an extra task; ``rename`` maps file
     labels to electrode names and ``montage`` (MNE standard montage name or file) gives
     positions to the files' labels (see :class:`~jepakit_eeg.io.Preprocess`);
     ``subjects``/``recordings``/``seconds``/``seed`` size the synthetic cohort.
     """
-    if window <= 0 or (stride is not None and stride <= 0):
-        raise DataError(f"window and stride must be > 0 seconds, got {window} and {stride}")
-    prep = make_preprocess(channels=channels, sfreq=sfreq, l_freq=l_freq, h_freq=h_freq, notch=notch, normalize=normalize,
-                           min_seconds=window, rename=rename, montage=montage)
+    if crop <= 0 or (stride is not None and stride <= 0):
+        raise DataError(f"crop and stride must be > 0 seconds, got {crop} and {stride}")
+    prep = make_preprocess(channels=channels, rate=rate, highpass=highpass, lowpass=lowpass, notch=notch, normalize=normalize,
+                           min_seconds=crop, rename=rename, montage=montage)
     events = event_names(events) if events is not None else None
-    length = int(round(window * sfreq))
-    hop = int(round((stride or window) * sfreq))
+    length = int(round(crop * rate))
+    hop = int(round((stride or crop) * rate))
     skipped = Failures()
     store = open_store(path, prep, labels, max_files, subjects, recordings, seconds, seed, failures=skipped)
     short = [i for i in range(len(store)) if store.length(i) < length]
     if short:
         # only a prepared store can still hold records shorter than a clip (prepared before)
         for i in short:
-            notice(f"skipped {store.meta(i).get('path', i)}: shorter than one clip of {window:g} s")
+            notice(f"skipped {store.meta(i).get('path', i)}: shorter than one clip of {crop:g} s")
     usable = [i for i in range(len(store)) if store.length(i) >= length]
     if not usable:
-        raise DataError(f"{path or 'synthetic data'}: no recording is as long as one clip of {window:g} s")
+        raise DataError(f"{path or 'synthetic data'}: no recording is as long as one clip of {crop:g} s")
     train, test = split_records(store, test_fraction, split_seed)
     train = [i for i in train if i in set(usable)]
     test = [i for i in test if i in set(usable)]
@@ -449,7 +444,7 @@ def load(
                 description="recording label from windows of held-out subjects (window embeddings averaged per recording)",
             )
     if events:
-        task = _event_task(store, train, test, prep.channel_names, sfreq, length, events, str(path or "synthetic data"))
+        task = _event_task(store, train, test, prep.channel_names, rate, length, events, str(path or "synthetic data"))
         if task is not None:
             tasks["events"] = task
 
@@ -457,9 +452,9 @@ def load(
     n_labels = {c: sum(1 for i in labelled if store.meta(i)["label"] == k) for k, c in enumerate(classes)}
     describe = (
         f"{len(usable)} recordings of {subjects_n} subjects{' (' + ', '.join(f'{v} {k}' for k, v in n_labels.items()) + ')' if n_labels else ''}, "
-        f"{len(prep.channel_names)} channels at {sfreq:g} Hz, {len(pretrain)} pretraining clips of {window:g} s; "
+        f"{len(prep.channel_names)} channels at {rate:g} Hz, {len(pretrain)} pretraining clips of {crop:g} s; "
         f"{report_channels(store, usable, prep.channel_names)}"
         + (f"; skipped {len(skipped)} bad file(s) ({skipped.by_reason()})" if len(skipped) else "")
     )
-    info = {"in_chans": len(prep.channel_names), "length": length, "sfreq": float(sfreq), "channels": list(prep.channel_names)}
+    info = {"in_chans": len(prep.channel_names), "length": length, "sfreq": float(rate), "channels": list(prep.channel_names)}
     return DataBundle(pretrain=pretrain, info=info, tasks=tasks, describe=describe)

@@ -26,8 +26,7 @@ from typing import Any
 import mne
 import numpy as np
 
-from jepakit.errors import DataError, check, notice
-from jepakit.failures import Failures
+from jepakit.kit import DataError, Failures, check, notice, read_each
 
 from .channels import (
     MAX_ANGLE_DEG,
@@ -53,8 +52,8 @@ TRUNCATION_HINTS = ("does not match the file size", "truncat", "incomplete data 
 class Preprocess:
     """How raw recordings are cleaned; every field is a ``data:`` config key.
 
-    ``sfreq``: target rate in Hz (a file recorded slower is rejected, never upsampled);
-    ``l_freq``/``h_freq``: band-pass edges (None = no edge); ``notch``: mains frequency
+    ``rate``: target rate in Hz (a file recorded slower is rejected, never upsampled);
+    ``highpass``/``lowpass``: band-pass edges in Hz (None = no edge); ``notch``: mains frequency
     (its harmonics below Nyquist are removed too); ``normalize``: ``recording`` divides
     by the median channel SD of the recording (keeps relative amplitudes between
     electrodes), ``channel`` z-scores each electrode, ``fixed`` divides the µV values by
@@ -69,9 +68,9 @@ class Preprocess:
     """
 
     channels: str | Sequence[str] = "1020"
-    sfreq: float = 128.0
-    l_freq: float | None = 0.5
-    h_freq: float | None = 45.0
+    rate: float = 128.0
+    highpass: float | None = 0.5
+    lowpass: float | None = 45.0
     notch: float | None = None
     normalize: str = "recording"
     scale_uv: float = 50.0
@@ -85,10 +84,10 @@ class Preprocess:
         self.channel_names = resolve_channels(self.channels)
         self.rename_map = self._rename()
         self.montage_obj = montage_from(str(self.montage)) if self.montage else None
-        check(self.sfreq > 0, f"sfreq must be > 0, got {self.sfreq}")
-        nyq = self.sfreq / 2
-        check(self.h_freq is None or 0 < self.h_freq < nyq, f"h_freq must be in (0, {nyq}) for sfreq {self.sfreq}, got {self.h_freq}")
-        check(self.l_freq is None or 0 < self.l_freq < (self.h_freq or nyq), f"l_freq must be in (0, h_freq), got {self.l_freq}")
+        check(self.rate > 0, f"rate must be > 0, got {self.rate}")
+        nyq = self.rate / 2
+        check(self.lowpass is None or 0 < self.lowpass < nyq, f"lowpass must be in (0, {nyq}) for rate {self.rate}, got {self.lowpass}")
+        check(self.highpass is None or 0 < self.highpass < (self.lowpass or nyq), f"highpass must be in (0, lowpass), got {self.highpass}")
         check(self.normalize in NORMALIZE, f"normalize must be one of {NORMALIZE}, got {self.normalize!r}")
         check(self.scale_uv > 0 and self.flat_uv >= 0 and self.noisy_ratio > 1, "scale_uv > 0, flat_uv >= 0 and noisy_ratio > 1 required")
 
@@ -106,9 +105,10 @@ class Preprocess:
         return out
 
     def attrs(self) -> dict[str, Any]:
-        """What must match between a prepared store and a run that reads it."""
+        """What must match between a prepared store and a run that reads it (under the
+        keys stores have been written with: ``sfreq``, ``l_freq``, ``h_freq``)."""
         return {
-            "channels": self.channel_names, "sfreq": self.sfreq, "l_freq": self.l_freq, "h_freq": self.h_freq,
+            "channels": self.channel_names, "sfreq": self.rate, "l_freq": self.highpass, "h_freq": self.lowpass,
             "notch": self.notch, "normalize": self.normalize, "scale_uv": self.scale_uv,
             "rename": self.rename_map or None, "montage": self.montage,
         }
@@ -319,9 +319,9 @@ def preprocess_raw(raw: mne.io.BaseRaw, prep: Preprocess, path: str = "<memory>"
     if not mapping:
         raise _no_match(path, unused)
     sfreq = float(raw.info["sfreq"])
-    if sfreq + 1e-6 < prep.sfreq:
-        raise fail(path, f"sampling rate {sfreq:g} Hz is below the {prep.sfreq:g} Hz the framing needs",
-                   f"sampling rate below {prep.sfreq:g} Hz")
+    if sfreq + 1e-6 < prep.rate:
+        raise fail(path, f"sampling rate {sfreq:g} Hz is below the {prep.rate:g} Hz the framing needs",
+                   f"sampling rate below {prep.rate:g} Hz")
     marked_bad = {mapping[b] for b in raw.info["bads"] if b in mapping}
     annotations = _relative_annotations(raw)
     raw = raw.copy().pick(list(mapping)).load_data(verbose="error")
@@ -344,13 +344,13 @@ def preprocess_raw(raw: mne.io.BaseRaw, prep: Preprocess, path: str = "<memory>"
         freqs = np.arange(prep.notch, sfreq / 2, prep.notch)
         if len(freqs):
             raw.notch_filter(freqs, picks="all", verbose="error")
-    if abs(sfreq - prep.sfreq) > 1e-6:
-        raw.resample(prep.sfreq, verbose="error")
-    if prep.l_freq is not None or prep.h_freq is not None:
-        raw.filter(prep.l_freq, prep.h_freq, picks="all", verbose="error")
+    if abs(sfreq - prep.rate) > 1e-6:
+        raw.resample(prep.rate, verbose="error")
+    if prep.highpass is not None or prep.lowpass is not None:
+        raw.filter(prep.highpass, prep.lowpass, picks="all", verbose="error")
 
     x = raw.get_data() * 1e6  # volts -> µV
-    seconds = x.shape[1] / prep.sfreq
+    seconds = x.shape[1] / prep.rate
     if seconds + 1e-9 < prep.min_seconds:
         raise fail(path, f"recording is {seconds:.2f} s long, shorter than one clip of {prep.min_seconds:g} s",
                    f"shorter than one clip of {prep.min_seconds:g} s")
@@ -382,7 +382,7 @@ def preprocess_raw(raw: mne.io.BaseRaw, prep: Preprocess, path: str = "<memory>"
         if c not in mapping.values():
             bads.setdefault(c, "missing")
     meta = {"mapping": {c: list(how[c]) for c in prep.channel_names if c in how}, "unused": unused}
-    return Recording(out.astype(np.float32), prep.sfreq, list(prep.channel_names), valid, str(path), annotations, bads, meta)
+    return Recording(out.astype(np.float32), prep.rate, list(prep.channel_names), valid, str(path), annotations, bads, meta)
 
 
 def _normalize(x: np.ndarray, valid: np.ndarray, prep: Preprocess) -> np.ndarray:
@@ -423,12 +423,8 @@ def iter_recordings(paths: Sequence[str | os.PathLike], prep: Preprocess,
                     failures: Failures | None = None) -> Iterator[Recording]:
     """Read files one by one; a bad file is reported as a one-line notice, skipped and
     added to ``failures``."""
-    failures = Failures() if failures is None else failures
-    for p in paths:
-        try:
-            yield read_recording(p, prep)
-        except DataError as exc:
-            failures.add(p, str(exc), reason=reason_of(exc))
+    for _, rec in read_each(paths, lambda p: read_recording(p, prep), failures, reason=reason_of):
+        yield rec
 
 
 def none_readable(folder: Any, n_files: int, failures: Failures) -> DataError:

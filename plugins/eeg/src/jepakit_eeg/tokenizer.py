@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from jepakit import Layout, Tokenizer
-from jepakit.errors import check
+from jepakit.kit import check
 
 from .channels import positions_2d, resolve_channels
 

@@ -16,13 +16,12 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from jepakit.errors import DataError
+from jepakit.kit import DataError
 
 SUFFIXES = (".bin", ".npy", ".npz", ".pcd", ".ply", ".las", ".laz")
 INTENSITY_NAMES = ("intensity", "i", "reflectance", "remission", "scalar_intensity")
@@ -345,19 +344,6 @@ def list_scans(folder: str | Path) -> list[Path]:
     if not files:
         raise DataError(f"{folder}: no point-cloud files ({', '.join(SUFFIXES)})")
     return files
-
-
-def check_scans(files: Iterable[Path]) -> list[Path]:
-    """Files that read cleanly; each bad one is reported as a warning and skipped."""
-    good = []
-    for f in files:
-        try:
-            read_points(f)
-        except DataError as exc:
-            warnings.warn(f"skipping {exc}", stacklevel=2)
-            continue
-        good.append(f)
-    return good
 
 
 # ---------------------------------------------------------------- KITTI object labels

@@ -9,8 +9,7 @@ import torch
 from torch import Tensor
 
 from jepakit import Layout
-from jepakit.errors import check
-from jepakit.masks import SampleMasker, _block_mask, _block_shape, _pair, _uniform
+from jepakit.kit import SampleMasker, block_mask, block_shape, check, draw_uniform, scale_pair
 
 
 def _take(idx: Tensor, ratio: float, g: torch.Generator) -> Tensor:
@@ -49,20 +48,20 @@ class BEVMasker(SampleMasker):
         check(context_ratio > 0 or context_empty_ratio > 0, "the context needs occupied or empty cells")
         check(empty_weight >= 0, f"empty_weight must be >= 0, got {empty_weight}")
         self.num_targets, self.mode = int(num_targets), mode
-        self.target_scale = _pair(target_scale, "target_scale")
+        self.target_scale = scale_pair(target_scale, "target_scale")
         check(self.target_scale[1] * num_targets < 1.0, "num_targets * target_scale must leave room for the context")
-        self.aspect_ratio = _pair(aspect_ratio, "aspect_ratio")
+        self.aspect_ratio = scale_pair(aspect_ratio, "aspect_ratio")
         self.target_empty_ratio, self.context_ratio = float(target_empty_ratio), float(context_ratio)
         self.context_empty_ratio, self.empty_weight = float(context_empty_ratio), float(empty_weight)
 
     def begin_batch(self, layout: Layout, generator: torch.Generator) -> None:
-        self._scale = _uniform(self.target_scale, generator)
-        self._shape = _block_shape(layout.grid, self._scale, _uniform(self.aspect_ratio, generator), 1.0)
+        self._scale = draw_uniform(self.target_scale, generator)
+        self._shape = block_shape(layout.grid, self._scale, draw_uniform(self.aspect_ratio, generator), 1.0)
 
     def _region(self, layout: Layout, g: torch.Generator) -> Tensor:
         n = layout.num_tokens
         if self.mode == "block":
-            return _block_mask(layout.grid, self._shape, g)
+            return block_mask(layout.grid, self._shape, g)
         region = torch.zeros(n, dtype=torch.bool)
         region[torch.randperm(n, generator=g)[: max(1, round(self._scale * n))]] = True
         return region

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from jepakit.errors import check
+from jepakit.kit import check
 
 
 @dataclass

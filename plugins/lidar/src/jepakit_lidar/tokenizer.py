@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from jepakit import Layout, Tokenizer, gather_tokens
-from jepakit.errors import DataError, check
+from jepakit.kit import DataError, check
 
 from .sparse import SparseBackbone, SparseVoxels
 from .voxelize import bev_cells

@@ -1,4 +1,4 @@
-"""Vectorised voxelisation of point clouds in torch.
+"""Vectorised voxelisation of point clouds (numpy elementwise work, torch scatters).
 
 The semantics follow spconv's ``PointToVoxel`` so that the two can be compared: a point
 belongs to voxel ``floor((p - range_min) / voxel_size)`` (float32 arithmetic) when that
@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -66,6 +67,128 @@ class Voxels:
     total_voxels: int = -1
 
 
+# Speed (KITTI-size scan, ~120k points, 1 thread, timed interleaved with spconv in one process):
+# the earlier all-torch version (stable int64 argsort of every point) ran at 0.3x spconv's
+# PointToVoxel; this one at 1.06-1.10x (0.4 m voxels) and 1.17-1.21x (SECOND's 0.05 m).
+# Elementwise work and compaction are numpy (float compares on 120k points: 7 us vs torch's
+# 54 us; flatnonzero 55 us vs torch.nonzero 545 us); scatters and index_add stay in torch.
+# Results are bitwise those of the sort version.
+_DENSE_MAX = 1 << 21  # cells: an int32 table this big fills in ~90 us, hashing 58k points ~500 us
+_HASH_ROUNDS = 2  # after 2 rounds ~1% of KITTI's SECOND-grid keys are left (torch.unique takes them)
+# one odd multiplier per round: (k + r) * M would send keys that collided together again
+_MULT32 = (np.uint32(0x9E3779B1), np.uint32(0x85EBCA6B))
+_MULT64 = (np.uint64(0x9E3779B97F4A7C15), np.uint64(0xC2B2AE3D27D4EB4F))
+
+
+def _cells(a: np.ndarray, grid: VoxelGrid) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+    """In-range rows of ``a`` (ascending), per-axis integer coords (all rows; garbage outside
+    the range) and the cell key ``(z * ny + y) * nx + x`` of the in-range rows."""
+    p = a.shape[0]
+    nxyz = grid.shape_xyz
+    nx, ny, nz = nxyz
+    kdt = np.int32 if nx * ny * nz < 2**31 else np.int64
+    lo = np.array(grid.point_range[:3], np.float32)
+    vs = np.array(grid.voxel_size, np.float32)
+    q = np.empty(p, np.float32)
+    inside = np.empty(p, bool)
+    tmp = np.empty(p, bool)
+    ci = list(np.empty((3, p), kdt))
+    # per axis on the strided column: numpy's broadcast over (P, 3) is ~10x slower; the same
+    # float32 arithmetic as spconv: floor((p - lo) / vs), and 0 <= q < n <=> 0 <= floor(q) < n
+    with np.errstate(all="ignore"):  # outside rows may be inf/nan; their coords are unused
+        for k in range(3):
+            np.subtract(a[:, k], lo[k], out=q)
+            np.divide(q, vs[k], out=q)
+            if k == 0:
+                np.greater_equal(q, 0, out=inside)
+            else:
+                np.logical_and(inside, np.greater_equal(q, 0, out=tmp), out=inside)
+            np.logical_and(inside, np.less(q, nxyz[k], out=tmp), out=inside)
+            np.copyto(ci[k], q, casting="unsafe")  # truncation = floor for q >= 0
+    key = ci[2] * kdt(ny)
+    key += ci[1]
+    key *= kdt(nx)
+    key += ci[0]
+    idx = np.flatnonzero(inside)
+    return idx, ci, key.take(idx)
+
+
+def _slots(key: np.ndarray, ncell: int) -> tuple[np.ndarray, int]:
+    """Distinct cell keys -> distinct slots in ``[0, size)``: the key itself on a small grid;
+    else a hash into >= 4 slots per point, a slot going to the smallest key that lands on it
+    while free, ``_HASH_ROUNDS`` rounds, and the keys still unplaced after slots past the table."""
+    n = key.size
+    if ncell <= _DENSE_MAX:
+        return key.astype(np.int64), ncell
+    wide = key.dtype == np.int64
+    bits = min(max(int(4 * n).bit_length(), 8), 62 if wide else 31)
+    size = 1 << bits
+    x = key.view(np.uint64 if wide else np.uint32)
+    shift = np.uint64(64 - bits) if wide else np.uint32(32 - bits)
+    empty = np.iinfo(key.dtype).max
+    owner = torch.full((size,), int(empty), dtype=torch.int64 if wide else torch.int32)
+    own = owner.numpy()
+    slot = np.empty(n, np.int64)
+    todo = None  # rows still unplaced (None: all)
+    k = key
+    for r in range(_HASH_ROUNDS):
+        h = ((x * (_MULT64 if wide else _MULT32)[r]) >> shift).astype(np.int64)
+        if todo is None:  # empty table: every row contends
+            owner.scatter_reduce_(0, torch.from_numpy(h), torch.from_numpy(k), "amin")
+            miss = own.take(h) != k
+            slot[:] = h
+            todo = np.flatnonzero(miss)
+        else:  # slots owned earlier stay with their key
+            free = own.take(h) == empty
+            owner.scatter_reduce_(0, torch.from_numpy(h[free]), torch.from_numpy(k[free]), "amin")
+            miss = own.take(h) != k
+            slot[todo] = h  # the rows that missed are overwritten below
+            todo = todo[miss]
+        if todo.size == 0:
+            return slot, size
+        k = key.take(todo)
+        x = k.view(x.dtype)
+    rest, inv = torch.unique(torch.from_numpy(k), return_inverse=True)
+    slot[todo] = inv.numpy() + size
+    return slot, size + rest.numel()
+
+
+def _number_voxels(key: np.ndarray, ncell: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's voxel, voxels numbered in order of their first row, and each voxel's first row."""
+    n = key.size
+    slot, size = _slots(key, ncell)
+    st = torch.from_numpy(slot)
+    rows = np.arange(n, dtype=np.int32)
+    table = torch.full((size,), n, dtype=torch.int32)
+    table.scatter_reduce_(0, st, torch.from_numpy(rows), "amin")  # a cell's first row
+    first = table.index_select(0, st)
+    isfirst = first.numpy() == rows
+    vid = torch.from_numpy(np.cumsum(isfirst)).index_select(0, first).numpy()
+    vid -= 1
+    return vid, np.flatnonzero(isfirst)
+
+
+def _past_cap(vid: np.ndarray, counts: np.ndarray, max_points: int) -> np.ndarray | None:
+    """Rows after the first ``max_points`` of their voxel (None when no voxel has more)."""
+    over = counts > max_points
+    if not over.any():
+        return None
+    # rank rows inside the over-full voxels only (KITTI, 0.4 m voxels: 30k of 58k rows;
+    # SECOND's 0.05 m: 5k): a stable sort by voxel keeps row order inside a voxel
+    sel = np.flatnonzero(over.take(vid))
+    oid = np.cumsum(over)
+    oid -= 1
+    sub = oid.take(vid.take(sel))
+    if oid[-1] < 65536:  # numpy sorts 16-bit keys by radix: 30k rows 124 us, torch int32 1.3 ms
+        perm = sub.astype(np.uint16).argsort(kind="stable")
+    else:
+        perm = torch.sort(torch.from_numpy(sub), stable=True)[1].numpy()
+    c = counts[over]
+    start = np.cumsum(c) - c
+    rank = np.arange(sel.size) - start.take(sub.take(perm))
+    return sel.take(perm[rank >= max_points])
+
+
 def voxelize(
     points: Tensor,
     grid: VoxelGrid,
@@ -74,60 +197,73 @@ def voxelize(
     drop: str = "first",
     seed: int | None = None,
 ) -> Voxels:
-    """Voxelise ``points`` (P, C >= 3; x, y, z first). See the module docstring."""
+    """Voxelise ``points`` (P, C >= 3; x, y, z first). See the module docstring. Runs on the
+    CPU (the result is on the CPU) and does not track gradients."""
     check(points.ndim == 2 and points.shape[1] >= 3, f"points must be (P, C>=3), got {tuple(points.shape)}")
     check(drop in ("first", "random"), f"drop must be 'first' or 'random', got {drop!r}")
     check(max_points >= 1 and max_voxels >= 1, "max_points and max_voxels must be >= 1")
-    pts = points.to(torch.float32)
-    p = pts.shape[0]
-    order = torch.arange(p)
+    pts = points.detach().to("cpu", torch.float32)
+    p, nch = pts.shape
+    order = None
     if drop == "random":
         g = torch.Generator().manual_seed(0 if seed is None else int(seed))
         order = torch.randperm(p, generator=g)
         pts = pts[order]
-    lo = torch.tensor(grid.point_range[:3], dtype=torch.float32)
-    vs = torch.tensor(grid.voxel_size, dtype=torch.float32)
-    nxyz = torch.tensor(grid.shape_xyz)
-    c = torch.floor((pts[:, :3] - lo) / vs).long()
-    inside = ((c >= 0) & (c < nxyz)).all(1)
-    idx = inside.nonzero().flatten()
-    nx, ny, _ = grid.shape_xyz
-    key = (c[idx, 2] * ny + c[idx, 1]) * nx + c[idx, 0]
-    point_voxel = torch.full((p,), -1, dtype=torch.long)
-    if idx.numel() == 0:
-        empty = pts.new_zeros(0, pts.shape[1])
-        return Voxels(empty, torch.zeros(0, 3, dtype=torch.long), torch.zeros(0, dtype=torch.long), point_voxel, 0)
-    # one stable sort groups the points by voxel and keeps input order inside a voxel:
-    # it gives the distinct voxels, each point's voxel and its rank inside it at once
-    skey, perm = torch.sort(key, stable=True)
-    new = torch.ones_like(skey, dtype=torch.bool)
-    new[1:] = skey[1:] != skey[:-1]
-    starts = new.nonzero().flatten()
-    group = torch.cumsum(new, 0) - 1  # voxel (in key order) of each sorted point
-    slot_sorted = torch.arange(skey.numel()) - starts[group]
-    first = perm[starts]  # input position of each voxel's first point
-    # number voxels by their first point, as PointToVoxel does; "random": in random order
-    if drop == "random":
-        by_first = torch.randperm(first.numel(), generator=g)
+    a = pts.numpy()
+    idx, ci, key = _cells(a, grid)
+    if idx.size == 0:
+        empty = pts.new_zeros(0, nch)
+        return Voxels(empty, torch.zeros(0, 3, dtype=torch.long), torch.zeros(0, dtype=torch.long),
+                      torch.full((p,), -1, dtype=torch.long), 0)
+    nx, ny, nz = grid.shape_xyz
+    vid, firstpos = _number_voxels(key, nx * ny * nz)
+    nvox = firstpos.size
+    counts = np.bincount(vid, minlength=nvox)
+    past = _past_cap(vid, counts, max_points)
+    if order is not None:
+        # number the voxels by a random permutation of their key order (the draw the sort
+        # version made, so that a seed gives the same voxels as before)
+        by_first = torch.randperm(nvox, generator=g).numpy()
+        rank_of = np.empty(nvox, np.int64)
+        rank_of[by_first] = np.arange(nvox)
+        remap = np.empty(nvox, np.int64)
+        remap[np.argsort(key.take(firstpos))] = rank_of
+        vid = remap.take(vid)
+        back = np.empty(nvox, np.int64)
+        back[remap] = np.arange(nvox)
+        firstpos = firstpos.take(back)
+        counts = counts.take(back)
+    nv = min(nvox, int(max_voxels))
+    if nv < nvox:
+        vid[vid >= nv] = nv
+    if past is not None:
+        vid[past] = nv
+    # dropped rows go to a spare column; when many are dropped, leaving them out is cheaper
+    # (KITTI, 0.4 m voxels, 36% dropped: 523 -> 332 us; SECOND, 3% dropped: 301 -> 364 us)
+    if 4 * ((nvox - nv) + (0 if past is None else past.size)) >= idx.size:
+        keep = vid < nv
+        kidx, kv, ncol = idx[keep], vid[keep], nv
     else:
-        by_first = torch.argsort(first)
-    rank_of = torch.empty_like(by_first)
-    rank_of[by_first] = torch.arange(by_first.numel())
-    vid = torch.empty_like(perm)
-    vid[perm] = rank_of[group]
-    slot = torch.empty_like(perm)
-    slot[perm] = slot_sorted
-    keep = (vid < max_voxels) & (slot < max_points)
-    nv = min(int(by_first.numel()), int(max_voxels))
-    kv = vid[keep]
-    kp = idx[keep]
-    counts = torch.bincount(kv, minlength=nv)
-    feats = pts.new_zeros(nv, pts.shape[1]).index_add_(0, kv, pts[kp])
-    feats = feats / counts.clamp(min=1).unsqueeze(1).to(feats.dtype)
-    k = skey[starts[by_first[:nv]]]
-    coords = torch.stack([k // (nx * ny), (k // nx) % ny, k % nx], 1)
-    point_voxel[order[kp]] = kv
-    return Voxels(feats, coords, counts, point_voxel, int(first.numel()))
+        kidx, kv, ncol = idx, vid, nv + 1
+    # sums in row order, as the sort version's index_add_; (C, V) layout: 150 us vs 460 us for (V, C)
+    cols = np.ascontiguousarray(np.take(a, kidx, axis=0).T)
+    sums = torch.zeros(nch, ncol).index_add_(1, torch.from_numpy(kv), torch.from_numpy(cols)).numpy()
+    num = np.minimum(counts[:nv], max_points)
+    feats = sums[:, :nv].T / num[:, None].astype(np.float32)
+    fp = idx.take(firstpos[:nv])
+    coords = np.empty((nv, 3), np.int64)
+    for j in range(3):
+        coords[:, j] = ci[2 - j].take(fp)
+    point_voxel = np.full(p, -1, np.int64)
+    if kidx is idx:
+        kv[kv == nv] = -1
+    point_voxel[kidx] = kv
+    if order is not None:
+        unshuffled = np.empty_like(point_voxel)
+        unshuffled[order.numpy()] = point_voxel
+        point_voxel = unshuffled
+    return Voxels(torch.from_numpy(np.ascontiguousarray(feats)), torch.from_numpy(coords), torch.from_numpy(num),
+                  torch.from_numpy(point_voxel), int(nvox))
 
 
 def bev_cells(coords: Tensor, grid_hw: Sequence[int], stride_yx: Sequence[int]) -> Tensor:

@@ -2,32 +2,28 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 
 import numpy as np
 import torch
 
 from jepakit import Task
-from jepakit.evaluate import fit_predict, labels_of
+from jepakit.kit import fit_predict, labels_of, per_dataset
 
 from .roa import roa_gradients
 
-_ROA_CACHE: weakref.WeakKeyDictionary[object, np.ndarray] = weakref.WeakKeyDictionary()
 
-
+@per_dataset  # once per split, not once per label fraction and seed
 def _roa_descriptor(dataset) -> np.ndarray:
     """Hand-made ROA descriptor of every chip: per radius, ROA magnitudes averaged over a
     4x4 grid of cells (speckle-robust edges, no learning)."""
-    if dataset not in _ROA_CACHE:
-        feats = []
-        for i in range(0, len(dataset), 256):
-            x = torch.stack([dataset[j]["image"] for j in range(i, min(len(dataset), i + 256))])
-            g = roa_gradients(x)
-            cell = g.shape[-1] // 4
-            feats.append(torch.nn.functional.avg_pool2d(g, cell).flatten(1).numpy())
-        _ROA_CACHE[dataset] = np.concatenate(feats)
-    return _ROA_CACHE[dataset]
+    feats = []
+    for i in range(0, len(dataset), 256):
+        x = torch.stack([dataset[j]["image"] for j in range(i, min(len(dataset), i + 256))])
+        g = roa_gradients(x)
+        cell = g.shape[-1] // 4
+        feats.append(torch.nn.functional.avg_pool2d(g, cell).flatten(1).numpy())
+    return np.concatenate(feats)
 
 
 def roa_linear_baseline(task: Task, train_indices: Sequence[int], seed: int) -> np.ndarray:

@@ -34,8 +34,7 @@ import torch
 from torch.utils.data import Dataset
 
 from jepakit.contract import DataBundle, Task
-from jepakit.errors import DataError, notice
-from jepakit.failures import Failures
+from jepakit.kit import DataError, Failures, notice, read_each, stratified_split
 
 from .io import SCALES, fit_chip, is_candidate, read_image
 from .synthetic import CLASSES, make_chips
@@ -107,9 +106,6 @@ class Tally:
     cropped_lost: int = 0
     padded: int = 0
 
-    def skip(self, path: Path, message: str) -> None:
-        self.failures.add(path, message)
-
     def reasons(self) -> str:
         """The first failure in full, then a count per reason."""
         return self.failures.reasons("no image files")
@@ -180,13 +176,12 @@ def _read_many(
     files: list[Path], chip: int, scale: str, band: int | None, normalize: str, tile: str, tally: Tally
 ) -> tuple[list[np.ndarray], list[int]]:
     """Chips of ``files`` and, for each chip, the index of its file in ``files``."""
+    def chips(kf: tuple[int, Path]) -> list[np.ndarray]:
+        f = kf[1]
+        return _chips_of(read_image(f, scale=scale, band=band, allow_missing=tile != "never"), chip, tile, tally, f)
+
     out, scene = [], []
-    for k, f in enumerate(files):
-        try:
-            parts = _chips_of(read_image(f, scale=scale, band=band, allow_missing=tile != "never"), chip, tile, tally, f)
-        except DataError as exc:
-            tally.skip(f, str(exc))
-            continue
+    for (k, _), parts in read_each(enumerate(files), chips, tally.failures, source=lambda kf: kf[1]):
         out.extend(normalize_chip(p, normalize) for p in parts)
         scene.extend([k] * len(parts))
     return out, scene
@@ -235,28 +230,6 @@ def _read_classes(
         scenes.extend(n_files + s for s in scene)
         n_files += len(files)
     return np.stack(images), np.asarray(labels, dtype=np.int64), np.asarray(scenes, dtype=np.int64)
-
-
-def _scene_split(labels: np.ndarray, scenes: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Stratified train/test split of whole scenes: all chips of a scene on one side."""
-    uniq, first = np.unique(scenes, return_index=True)
-    tr, te = _stratified_split(labels[first], test_fraction, seed)
-    test_scenes = set(uniq[te].tolist())
-    in_test = np.array([s in test_scenes for s in scenes.tolist()], dtype=bool)
-    return np.flatnonzero(~in_test), np.flatnonzero(in_test)
-
-
-def _stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    train, test = [], []
-    for k in np.unique(labels):
-        idx = rng.permutation(np.flatnonzero(labels == k))
-        n_test = int(round(len(idx) * test_fraction))
-        if len(idx) >= 2:
-            n_test = min(max(n_test, 1), len(idx) - 1)
-        test.extend(idx[:n_test])
-        train.extend(idx[n_test:])
-    return np.sort(np.asarray(train, dtype=np.int64)), np.sort(np.asarray(test, dtype=np.int64))
 
 
 def load_folder(
@@ -310,7 +283,7 @@ def load_folder(
         classes = [d.name for d in _subdirs(root)]
         _tell_unused(root, [p for p in sorted(root.iterdir()) if is_candidate(p)], "files outside the class folders")
         x, y, sc = _read_classes(root, classes, chip, scale, band, normalize, tile, tally)
-        tr, te = _scene_split(y, sc, test_fraction, seed)
+        tr, te = stratified_split(y, test_fraction, seed, groups=sc)  # whole scenes on one side
         xtr, ytr, str_, xte, yte, ste = x[tr], y[tr], sc[tr], x[te], y[te], sc[te]
     task = Task(
         ChipDataset(xtr, ytr, str_),

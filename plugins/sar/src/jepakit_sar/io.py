@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from jepakit.errors import DataError, notice
+from jepakit.kit import DataError, notice
 
 SCALES = ("amplitude", "intensity", "db")
 TIFF_EXT = {".tif", ".tiff"}

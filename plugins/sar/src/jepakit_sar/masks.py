@@ -14,8 +14,7 @@ from __future__ import annotations
 import torch
 
 from jepakit.contract import Layout
-from jepakit.errors import check
-from jepakit.masks import SampleMasker
+from jepakit.kit import SampleMasker, check
 
 
 class LocalWindowMasker(SampleMasker):

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from jepakit.contract import Batch, Masks, Target, gather_tokens
-from jepakit.errors import DataError, check
+from jepakit.kit import DataError, check
 
 from .roa import DEFAULT_EPS, DEFAULT_RADII, patchify, roa_gradients
 from .tokenizer import log_standardize

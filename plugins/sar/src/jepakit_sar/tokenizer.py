@@ -14,7 +14,7 @@ from timm.layers import PatchEmbed
 from torch import Tensor
 
 from jepakit.contract import Batch, Layout, Tokenizer
-from jepakit.errors import DataError, check
+from jepakit.kit import DataError, check
 
 
 def log_standardize(x: Tensor, eps: float = 1e-3) -> Tensor:

@@ -23,7 +23,7 @@ def _n_classes(task: Task) -> int | None:
 
 def _head(head: str):
     def baseline(task: Task, train_indices: Sequence[int], seed: int) -> np.ndarray:
-        from jepakit.evaluate import fit_predict
+        from jepakit.kit import fit_predict
 
         x_tr, y_tr, x_te = _raw(task, train_indices)
         return fit_predict(head, task.kind, x_tr, y_tr, x_te, _n_classes(task), seed)

@@ -35,7 +35,7 @@ from .schema import (
 from .synthetic import sklearn_table
 
 
-def _split(labels: np.ndarray, ok: np.ndarray, task: str, test_size: float, seed: int, source: str) -> tuple[np.ndarray, np.ndarray]:
+def _split(labels: np.ndarray, ok: np.ndarray, task: str, test_fraction: float, seed: int, source: str) -> tuple[np.ndarray, np.ndarray]:
     """Train/test rows among the labelled rows, stratified by class where possible."""
     from sklearn.model_selection import train_test_split
 
@@ -45,9 +45,9 @@ def _split(labels: np.ndarray, ok: np.ndarray, task: str, test_size: float, seed
     strat = None
     if task == "multiclass":
         counts = np.bincount(labels[rows])
-        if counts[counts > 0].min() >= 2 and int(round(test_size * len(rows))) >= int((counts > 0).sum()):
+        if counts[counts > 0].min() >= 2 and int(round(test_fraction * len(rows))) >= int((counts > 0).sum()):
             strat = labels[rows]
-    train, test = train_test_split(rows, test_size=test_size, random_state=seed, stratify=strat)
+    train, test = train_test_split(rows, test_size=test_fraction, random_state=seed, stratify=strat)
     return np.sort(train), np.sort(test)
 
 
@@ -78,8 +78,8 @@ def load(
     numeric: str | Iterable[str] | None = None,
     drop: str | Iterable[str] | None = None,
     columns: Iterable[str] | None = None,
-    test_size: float = 0.3,
-    split_seed: int = 0,
+    test_fraction: float = 0.3,
+    seed: int = 0,
     dependence: bool = True,
     dependence_rows: int = 1000,
     fitted: Mapping[str, Any] | None = None,
@@ -95,8 +95,8 @@ def load(
     The schema is fitted on the pretraining rows (all rows but the held-out test rows);
     ``fitted`` (the saved ``info`` of a checkpoint) reuses a saved schema instead.
     """
-    if not 0.0 < float(test_size) < 1.0:
-        raise DataError(f"data.test_size must be in (0, 1), got {test_size}")
+    if not 0.0 < float(test_fraction) < 1.0:
+        raise DataError(f"data.test_fraction must be in (0, 1), got {test_fraction}")
     saved = Schema.from_dict(fitted["schema"]) if fitted and "schema" in fitted else None
     task = normalise_task(task)
     if path is None:
@@ -119,7 +119,7 @@ def load(
             f"data: a {type(path).__name__} is not a table; give a .csv/.parquet/.npy path, a pandas DataFrame or a 2-D array"
         )
     elif isinstance(path, np.ndarray) or str(path).lower().endswith(".npy"):
-        return _load_array(path, target, task, categorical, columns, test_size, split_seed, dependence, dependence_rows, saved)
+        return _load_array(path, target, task, categorical, columns, test_fraction, seed, dependence, dependence_rows, saved)
     else:
         frame, source, task_name = read_frame(path), str(path), None
     if frame.shape[0] == 0 or frame.shape[1] == 0:
@@ -152,7 +152,7 @@ def load(
             ok = ~np.isnan(labels)
         if (~ok).any():
             notice(f"{source}: {int((~ok).sum())} rows without a usable target are used for pretraining only")
-        train, test = _split(labels, ok, task, float(test_size), int(split_seed), source)
+        train, test = _split(labels, ok, task, float(test_fraction), int(seed), source)
         pretrain_rows = np.setdiff1d(np.arange(len(frame)), test)
     if saved is None:
         fit_rows = frame if pretrain_rows is None else frame.iloc[pretrain_rows]
@@ -171,12 +171,12 @@ def load(
     num, cat = encode_frame(frame, schema, source)
     rows = ArrayRows(num)
     return _bundle(rows, cat, schema, None, labels, train, test, pretrain_rows, source, task_name or schema.target,
-                   dependence, dependence_rows, split_seed, saved, fitted)
+                   dependence, dependence_rows, seed, saved, fitted)
 
 
 def _load_array(
-    path: Any, target: Any, task: str | None, categorical: Any, columns: Iterable[str] | None, test_size: float,
-    split_seed: int, dependence: bool, dependence_rows: int, saved: Schema | None,
+    path: Any, target: Any, task: str | None, categorical: Any, columns: Iterable[str] | None, test_fraction: float,
+    seed: int, dependence: bool, dependence_rows: int, saved: Schema | None,
 ) -> DataBundle:
     if categorical:
         raise DataError("categorical columns are not supported for numeric arrays (.npy); use CSV or Parquet")
@@ -218,11 +218,11 @@ def _load_array(
         else:
             labels = y.astype(np.float32)
         schema.target, schema.task = names[t_idx], task
-        train, test = _split(labels, ok, task, float(test_size), int(split_seed), source)
+        train, test = _split(labels, ok, task, float(test_fraction), int(seed), source)
         pretrain_rows = np.setdiff1d(np.arange(n), test)
     cat = np.zeros((n, 0), dtype=np.int64)  # no categorical columns: zero bytes
     return _bundle(rows, cat, schema, np.asarray(kept), labels, train, test, pretrain_rows, source, schema.target,
-                   dependence, dependence_rows, split_seed, saved, None)
+                   dependence, dependence_rows, seed, saved, None)
 
 
 def _bundle(

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jepakit.errors import DataError
+from jepakit.kit import DataError
 
 CSV_SUFFIXES = {".csv", ".tsv", ".txt", ".gz", ".bz2", ".zip", ".xz"}
 PARQUET_SUFFIXES = {".parquet", ".pq"}

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from jepakit import Layout
-from jepakit.errors import check
-from jepakit.masks import SampleMasker, _pair, _uniform
+from jepakit.kit import SampleMasker, check, draw_uniform, scale_pair
 
 
 def _sizes(n: int, num_targets: int, ctx_share: float | None, tgt_share: float) -> tuple[int, int, int]:
@@ -46,15 +45,15 @@ class SubsetMasker(SampleMasker):
     ):
         check(int(num_targets) >= 1, f"num_targets must be >= 1, got {num_targets}")
         self.num_targets = int(num_targets)
-        self.context_share = None if context_share is None else _pair(context_share, "context_share")
-        self.target_share = _pair(target_share, "target_share")
+        self.context_share = None if context_share is None else scale_pair(context_share, "context_share")
+        self.target_share = scale_pair(target_share, "target_share")
         check(self.target_share[1] < 1 and (self.context_share is None or self.context_share[1] < 1), "shares must be < 1")
 
     def begin_batch(self, layout: Layout, generator: torch.Generator) -> None:
         n = layout.num_tokens
         check(n >= 2, f"masking needs at least 2 columns, the table has {n}")
-        cs = None if self.context_share is None else _uniform(self.context_share, generator)
-        self._nc, self._nt, self._m = _sizes(n, self.num_targets, cs, _uniform(self.target_share, generator))
+        cs = None if self.context_share is None else draw_uniform(self.context_share, generator)
+        self._nc, self._nt, self._m = _sizes(n, self.num_targets, cs, draw_uniform(self.target_share, generator))
 
     def sample(self, layout: Layout, b: int, generator: torch.Generator):
         n = layout.num_tokens

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from jepakit.errors import DataError
+from jepakit.kit import DataError
 
 SCHEMA_VERSION = 1
 MISSING, UNKNOWN, FIRST_CATEGORY = 0, 1, 2
@@ -642,14 +642,3 @@ def encode_frame(
                    f"(pretraining rows) encoded as unknown ({_tokens(np.asarray(keys, dtype=object)[unseen])})")
         cat[:, j] = codes
     return num, cat
-
-
-def encode_target(frame: pd.DataFrame, schema: Schema, source: str = "table") -> np.ndarray:
-    """Labels of the rows: class index (int64, -1 = missing or unseen class) or float
-    (NaN = missing) for regression."""
-    y = target_view(frame[schema.target], schema.target_parse, source)
-    if schema.task == "multiclass":
-        lookup = {v: i for i, v in enumerate(schema.classes or [])}
-        miss = _is_missing(y)
-        return np.array([-1 if m else lookup.get(category_key(v), -1) for v, m in zip(y.tolist(), miss)], dtype=np.int64)
-    return to_numeric(y, source).astype(np.float32)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from jepakit.errors import DataError
+from jepakit.kit import DataError
 
 TABLES = {
     # name: (sklearn loader, task)

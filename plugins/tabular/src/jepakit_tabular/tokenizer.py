@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from jepakit import Batch, DataError, Layout, Tokenizer
-from jepakit.errors import check
+from jepakit.kit import check
 
 from .schema import Schema
 

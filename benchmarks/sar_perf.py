@@ -1,6 +1,6 @@
 """Throughput of the integral-image ROA against (2r+1)-kernel convolutions.
 
-    python -m jepakit_sar.speed [--size 128] [--batch 64] [--threads 1] [--device cpu]
+    python benchmarks/sar_perf.py [--size 128] [--batch 64] [--threads 1] [--device cpu]
 
 Prints images/second for each implementation at r = 17 alone, at SAR-JEPA's radii
 {5, 9, 13, 17}, and the integral image's cost per radius (it should not grow with r).
@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import torch
 
-from .roa import DEFAULT_RADII, roa_gradients, roa_gradients_conv
+from jepakit_sar.roa import DEFAULT_RADII, roa_gradients, roa_gradients_conv
 
 
 def _time(fn: Callable[[], torch.Tensor], device: torch.device, min_seconds: float = 1.0) -> float:

@@ -1,4 +1,4 @@
-"""Throughput figures: ``python -m jepakit_lidar.perf``.
+"""Throughput figures: ``python benchmarks/lidar_perf.py``.
 
 Voxelisation points/s (this package's torch voxeliser vs spconv's ``PointToVoxel``) and
 sparse BEV encoder forward+backward seconds per scene for each available backend, on
@@ -13,11 +13,12 @@ import time
 
 import torch
 
-from .data import IN_CHANS, collate_scenes
-from .plugin import BENCH, load
-from .sparse import spconv_available
-from .tokenizer import SparseBEVTokenizer
-from .voxelize import VoxelGrid, voxelize
+from jepakit_lidar.data import load
+from jepakit_lidar.dataset import IN_CHANS, collate_scenes
+from jepakit_lidar.presets import BENCH
+from jepakit_lidar.sparse import spconv_available
+from jepakit_lidar.tokenizer import SparseBEVTokenizer
+from jepakit_lidar.voxelize import VoxelGrid, voxelize
 
 
 def _best(fn, repeats: int) -> float:
@@ -36,7 +37,7 @@ KITTI_RANGE = (0.0, -40.0, -3.0, 70.4, 40.0, 1.0)
 
 def kitti_cloud(seed: int = 0, beams: int = 64, azimuths: int = 2048, max_range: float = 80.0) -> torch.Tensor:
     """A synthetic scan of KITTI's size (64 x 2048 rays: ~120k points), (P, 4) float32."""
-    from .loader import _scene
+    from jepakit_lidar.data import _scene
 
     return _scene(seed, beams, azimuths, max_range, max_range * 0.9)[0]
 
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
                 point_range=[-r, -r, -3.0, r, r, 3.0])
     bundle = load(**data)
     grid = VoxelGrid(tuple(data["point_range"]), tuple(bundle.info["voxel_size"]))
-    from .loader import _scene
+    from jepakit_lidar.data import _scene
 
     reach = max(abs(v) for v in data["point_range"])
     clouds = [_scene(i, data["beams"], data["azimuths"], reach * 1.5, reach * 1.3)[0] for i in range(args.scenes)]

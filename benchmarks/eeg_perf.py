@@ -1,6 +1,6 @@
 """Windows per second: decoding EDF on the fly vs reading a prepared store.
 
-``python -m jepakit_eeg.speed [FOLDER] [--windows N]`` times two loaders that return the
+``python benchmarks/eeg_perf.py [FOLDER] [--windows N]`` times two loaders that return the
 same cleaned ``(C, L)`` clips: (1) straight from EDF: open the file lazily, crop the
 clip, run the full cleaning pipeline (:func:`jepakit_eeg.io.preprocess_raw`); (2) from a
 prepared store (``jepakit prepare eeg``) through the core's ``WindowDataset``. Without a
@@ -20,18 +20,9 @@ import mne
 import numpy as np
 
 from jepakit.prepared import PreparedStore, WindowDataset
-
-from .data import prepare
-from .io import Preprocess, find_files, preprocess_raw
-
-
-def write_synthetic_edfs(folder: Path, n: int = 8, seconds: float = 120.0) -> Path:
-    from .synthetic import synthetic_cohort
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for k, (sub, raw) in enumerate(synthetic_cohort(n, 1, seconds, 256.0, seed=1)):
-        mne.export.export_raw(str(folder / f"{sub.name}_s001_t{k:03d}.edf"), raw, fmt="edf", overwrite=True, verbose="error")
-    return folder
+from jepakit_eeg.data import prepare
+from jepakit_eeg.io import Preprocess, find_files, preprocess_raw
+from jepakit_eeg.testing import write_synthetic_edfs
 
 
 def edf_reader(files: list[Path], window: float, prep: Preprocess, seed: int = 0) -> Callable[[], object]:
@@ -44,7 +35,7 @@ def edf_reader(files: list[Path], window: float, prep: Preprocess, seed: int = 0
         start = float(rng.uniform(0, raw.times[-1] - window))
         clip = raw.crop(start, start + window, include_tmax=False).load_data(verbose="error")
         rec = preprocess_raw(clip, prep, str(path))
-        assert rec.data.shape[1] >= int(window * prep.sfreq) - 1
+        assert rec.data.shape[1] >= int(window * prep.rate) - 1
         return rec
 
     return read
@@ -112,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
         prep_s = time.perf_counter() - t0
         edf = edf_windows_per_second(files, args.window, max(20, args.windows // 10), prep)
         decode = edf_decode_only_per_second(files, args.window, max(20, args.windows // 4))
-        fast = prepared_windows_per_second(store, args.window, args.windows * 10, prep.sfreq)
+        fast = prepared_windows_per_second(store, args.window, args.windows * 10, prep.rate)
     print(f"{len(files)} EDF files; one-off prepare: {prep_s:.1f} s")
     print(f"straight from EDF (lazy read + crop + clean per window): {edf:.1f} windows/s")
     print(f"  of which EDF decoding alone (lazy read + crop, no cleaning): {decode:.1f} windows/s")

@@ -1,7 +1,7 @@
 """Loading throughput: random training crops from a prepared store against decoding and
 conditioning each WFDB record on the fly (what a dataset without ``prepare`` does).
 
-    python -m jepakit_ecg.throughput WFDB_FOLDER [--rate 500] [--crop 10] [--windows 500]
+    python benchmarks/ecg_perf.py WFDB_FOLDER [--rate 500] [--crop 10] [--windows 500]
 
 prepares the folder into a temporary store first (that one-off cost is reported too).
 """
@@ -22,10 +22,9 @@ import torch
 import wfdb
 
 from jepakit.prepared import PreparedStore, WindowDataset
-
-from .data import prepare
-from .io import find_records, read_wfdb
-from .preprocess import Preprocess
+from jepakit_ecg.data import prepare
+from jepakit_ecg.io import find_records, read_wfdb
+from jepakit_ecg.preprocess import Preprocess
 
 
 def readers(

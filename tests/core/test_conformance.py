@@ -107,7 +107,7 @@ def test_every_masker_conforms(name, core_domain):
         testing.check_masker(masker, OWN_LAYOUTS[name](), 4, name=name)
         return
     tiny = _tiny("masker", name, _home("masker", name, core_domain))
-    testing.check_masker(tiny.sampler, tiny.layout, tiny.batch_size, batch=tiny.batch, name=name)
+    testing.check_masker(tiny.sampler, tiny.layout, tiny.batch_size, batch=tiny.batch, model=tiny.model, name=name)
 
 
 @pytest.mark.parametrize("name", REGISTERED["views"])

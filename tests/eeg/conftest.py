@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from jepakit_eeg import testing as fixtures
 from jepakit_eeg.channels import STANDARD_1020
 from jepakit_eeg.synthetic import draw_subject, synthetic_raw
 
@@ -28,11 +29,6 @@ def _make_raw(seed: int = 0, seconds: float = 20.0, sfreq: float = 256.0, abnorm
     return synthetic_raw(sub, seconds, sfreq, seed=seed, names=names)
 
 
-def _write_edf(path, raw: mne.io.BaseRaw) -> str:
-    mne.export.export_raw(str(path), raw, fmt="edf", overwrite=True, verbose="error")
-    return str(path)
-
-
 @pytest.fixture
 def make_raw():
     """Factory of synthetic MNE Raws: make_raw(seed, seconds, sfreq, abnormal, names)."""
@@ -42,7 +38,7 @@ def make_raw():
 @pytest.fixture
 def write_edf():
     """write_edf(path, raw) -> path, through mne.export.export_raw (edfio)."""
-    return _write_edf
+    return fixtures.write_edf
 
 
 @pytest.fixture
@@ -56,6 +52,6 @@ def tuh_folder(tmp_path):
             d.mkdir(parents=True)
             for _ in range(n):
                 raw = _make_raw(k, seconds=12.0, abnormal=label == "abnormal", names=TUH_NAMES)
-                _write_edf(d / f"subj{k:04d}_s001_t000.edf", raw)
+                fixtures.write_edf(d / f"subj{k:04d}_s001_t000.edf", raw)
                 k += 1
     return root

@@ -13,7 +13,8 @@ import pytest
 from jepakit.errors import ConfigError, DataError, DataNotice
 from jepakit_eeg.channels import STANDARD_1020, standard_montage
 from jepakit_eeg.data import epochs_from_annotations, load, prepare
-from jepakit_eeg.io import Preprocess, read_folder, read_recording
+from jepakit_eeg.io import read_folder, read_recording
+from jepakit_eeg.preprocess import Preprocess
 
 SF = 256.0
 

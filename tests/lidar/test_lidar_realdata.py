@@ -181,6 +181,30 @@ def test_center_keeps_roofs_and_trees_and_reports_the_kept_fraction(tmp_path):
     assert small and "%" in small[0] and "\n" not in small[0]
 
 
+def test_the_derived_window_is_bundle_state_that_a_checkpoint_hands_back(tmp_path):
+    """The window derived from the pretraining scans is the bundle's declared state; with
+    it (what the core saved with the checkpoint) other data is read on the same grid, and
+    an old checkpoint's info (which holds point_range too) does the same."""
+    from jepakit_lidar.data import load
+
+    for i in range(2):
+        xyz, inten, cls = airborne_tile(seed=i, x0=600_000.0 + 40 * i)
+        write_las(tmp_path / f"t{i}.las", xyz, inten, cls)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        b = load(path=str(tmp_path), center=True, voxel_size=(1.0, 1.0, 1.0))
+    assert b.state == {"point_range": list(b.info["point_range"])}
+    other = tmp_path / "other"
+    other.mkdir()
+    xyz, inten, cls = airborne_tile(seed=5, x0=600_000.0)
+    write_las(other / "t.las", xyz[xyz[:, 0] < xyz[:, 0].mean()], inten[xyz[:, 0] < xyz[:, 0].mean()], cls[xyz[:, 0] < xyz[:, 0].mean()])
+    for saved in (b.state, dict(b.info)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            again = load(path=str(other), center=True, voxel_size=(1.0, 1.0, 1.0), state=saved)
+        assert list(again.info["point_range"]) == list(b.info["point_range"])
+
+
 def test_center_applies_to_files_only():
     from jepakit.errors import ConfigError
     from jepakit_lidar.data import load

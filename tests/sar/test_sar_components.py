@@ -58,6 +58,15 @@ def test_tokenizer_shapes_and_scale_free_input():
         tok.embed({"image": torch.rand(2, 1, 32, 32)})
 
 
+@pytest.mark.parametrize("size", [32, (32, 32), [32, 32]])
+def test_tokenizer_takes_an_int_or_a_tuple_image_size(size):
+    for tok in (SARPatchTokenizer(dim=8, img_size=size, patch=8), SARPatchTokenizer(dim=8, img_size=size, patch=(8, 8))):
+        assert tok.grid == (4, 4)
+        assert tok({"image": torch.rand(2, 1, 32, 32)}).shape == (2, 16, 8)
+    tok = SARPatchTokenizer(dim=8, img_size=(32, 16), patch=8)  # a rectangular chip
+    assert tok.grid == (4, 2) and tok({"image": torch.rand(2, 1, 32, 16)}).shape == (2, 8, 8)
+
+
 def test_synthetic_chips_are_deterministic_balanced_and_speckled():
     a, ya = make_chips(20, 1, seed=7, size=64)
     b, yb = make_chips(20, 1, seed=7, size=64)

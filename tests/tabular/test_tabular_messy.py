@@ -126,14 +126,14 @@ def test_messy_csv_columns_stay_few_and_the_saved_schema_rereads_the_file(tmp_pa
     assert [c["name"] for c in s.categorical] == ["colour"]
     # raw features: 4 numeric (+1 missing flag) + one-hot colour, not one column per row
     assert b.tasks["label"].train.features().shape[1] < 15
-    saved = json.loads(json.dumps(b.info))
-    again, _ = _notices(load, str(src), target="label", dependence=False, fitted=saved)
+    saved = json.loads(json.dumps(b.state))
+    again, _ = _notices(load, str(src), target="label", dependence=False, state=saved)
     assert again.info["schema"] == b.info["schema"]
     np.testing.assert_array_equal(again.pretrain.rows.array, b.pretrain.rows.array)
     # new junk at evaluation time is read as missing and reported, not an error
     frame.loc[5, "amount"] = "n.a."
     frame.to_csv(src, index=False)
-    third, notes = _notices(load, str(src), target="label", dependence=False, fitted=saved)
+    third, notes = _notices(load, str(src), target="label", dependence=False, state=saved)
     j = [c["name"] for c in s.numeric].index("amount")
     assert np.isnan(third.pretrain.rows.array[5, j])
     assert any("'amount'" in m and "'n.a.'" in m for m in notes), notes
@@ -168,8 +168,8 @@ def test_infinite_values_and_unseen_categories_are_reported(mixed_frame):
 def test_extra_columns_at_evaluation_are_reported(mixed_frame):
     with pytest.warns(TabularNotice):
         b = load(mixed_frame, target="label", dependence=False)
-    saved = json.loads(json.dumps(b.info))
-    _, notes = _notices(load, mixed_frame.assign(newcol=1.5), target="label", dependence=False, fitted=saved)
+    saved = json.loads(json.dumps(b.state))
+    _, notes = _notices(load, mixed_frame.assign(newcol=1.5), target="label", dependence=False, state=saved)
     assert any("'newcol'" in m and "not in the pretrained schema" in m for m in notes), notes
 
 

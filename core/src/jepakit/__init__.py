@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .domain import Domain
+from .domain import Domain, Evaluation
 from .errors import ConfigError, DataError, JepakitError, TrainingDiverged
 from .hookspecs import hookimpl
 from .lazy import lazy
@@ -37,7 +37,7 @@ def __getattr__(name: str) -> Any:
 
 
 __all__ = [
-    "Batch", "ConfigError", "DataBundle", "DataError", "Domain", "JepakitError", "Layout", "Masker", "Masks",
+    "Batch", "ConfigError", "DataBundle", "DataError", "Domain", "Evaluation", "JepakitError", "Layout", "Masker", "Masks",
     "Target", "Task", "Tokenizer", "TrainingDiverged", "create", "gather_tokens", "get_domain", "hookimpl",
     "lazy", "list_plugins", "load_encoder", "register_plugin", "registry", "unregister_plugin",
 ]

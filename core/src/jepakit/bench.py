@@ -17,6 +17,7 @@ import torch
 from . import config as cfgmod
 from .collapse import probe_indices
 from .contract import Domain, Task
+from .domain import Evaluation
 from .errors import ConfigError, JepakitError, notice
 from .evaluate import (
     Features,
@@ -34,6 +35,8 @@ from .evaluate import (
     with_split,
 )
 from .finetune import supervised_scores, trainable_copy
+from .lazy import resolve
+from .model import wanted_keywords
 from .plugins import get_domain, registry
 from .report import caveats, dump, metrics_json, pretraining_summary, table, write_report
 from .task_kinds import task_kind
@@ -69,9 +72,11 @@ def summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for r in rows:
         keys.setdefault((r["task"], r["method"], r["fraction"]), []).append(r)
     out = []
-    skip = {"task", "method", "fraction", "seed", "head", "kind", "n_labels"}
+    skip = {"task", "method", "fraction", "seed", "head", "kind", "n_labels", "primary"}
     for (task, method, frac), group in keys.items():
         entry: dict[str, Any] = {"task": task, "method": method, "fraction": frac, "kind": group[0]["kind"], "n_labels": group[0]["n_labels"], "seeds": len(group)}
+        if "primary" in group[0]:  # a domain evaluation names its own metric
+            entry["primary"] = group[0]["primary"]
         for metric in group[0]:
             if metric in skip or not isinstance(group[0][metric], (int, float)):
                 continue
@@ -192,7 +197,7 @@ def _bench_data(
         for name, run in runs.items():
             vb = run.bundle
             vtask = vb.tasks.get(raw_name, task)
-            feats = task_features(run.model.encoder_for_eval(run.config["eval"]["encoder"]), vtask, ecfg, collate_of(vb), device)
+            feats = task_features(run.model.encoder_for_eval(run.config["eval"]["encoder"]), vtask, ecfg, collate_of(vb), device, name=task_name)
             first_feats = first_feats or feats
             label = name if name == "jepa" else f"jepa[{name}]"
             rows += _task_rows(task_name, vtask, label, feats, heads, ecfg, task.kind)
@@ -200,7 +205,7 @@ def _bench_data(
         if ecfg["random_init"]:
             torch.manual_seed(int(cfg["train"]["seed"]) + 1)
             rand = build_backbone(cfg, bundle).to(device)
-            feats = task_features(rand, task, ecfg, collate, device)
+            feats = task_features(rand, task, ecfg, collate, device, name=task_name)
             rows += _task_rows(task_name, task, "random-init", feats, heads, ecfg, task.kind)
             ranks[f"{task_name}:random-init"] = pooled_rankme(feats.x_test)
         # the finetune row: the first (default) variant's encoder, on that variant's items
@@ -235,7 +240,44 @@ def _bench_data(
                 pred = np.asarray(fn(task, items.tolist(), seed))
                 pred, y, _ = group_average(pred, labels_of(task.test), groups_of(task.test, task.group_key))
                 rows.append({"task": task_name, "method": bname, "fraction": frac, "seed": seed, "n_labels": int(len(gidx)), "kind": task.kind, **score(task.kind, y, pred, n_classes)})
+    rows += _evaluation_rows(dom, cfg, bundle, runs, tag, device, echo)
     return _Probed(rows, ranks, {tag + name: run for name, run in runs.items()})
+
+
+def _evaluation_rows(
+    dom: Domain, cfg: Mapping[str, Any], bundle: Any, runs: Mapping[str, Run], tag: str, device: Any, echo: bool,
+) -> list[dict[str, Any]]:
+    """The domain's own evaluations (:class:`jepakit.domain.Evaluation`) of each pretrained
+    variant's eval encoder and of the random-init encoder, per label fraction and seed."""
+    ecfg = cfg["eval"]
+    rows: list[dict[str, Any]] = []
+    for ename, ev in dict(dom.evaluations or {}).items():
+        if not isinstance(ev, Evaluation):
+            raise JepakitError(f"domain {dom.name!r}: evaluation {ename!r} is not a jepakit.domain.Evaluation: {ev!r}")
+        fn = resolve(ev.run)
+        wants = wanted_keywords(fn, ("encoder", "model", "bundle", "fraction", "seed", "config"))
+        subjects: list[tuple[str, Any, Any, Any, Mapping[str, Any]]] = [
+            (name if name == "jepa" else f"jepa[{name}]", run.model.encoder_for_eval(run.config["eval"]["encoder"]), run.model,
+             run.bundle, run.config) for name, run in runs.items()
+        ]
+        if ecfg["random_init"]:
+            torch.manual_seed(int(cfg["train"]["seed"]) + 1)
+            subjects.append(("random-init", build_backbone(cfg, bundle).to(device), None, bundle, cfg))
+        if echo:
+            print(f"[{dom.name}] evaluating {tag}{ename}", flush=True)
+        for label, encoder, model, vbundle, vcfg in subjects:
+            encoder.eval()
+            for frac in ecfg["fractions"]:
+                for seed in range(int(ecfg["seeds"])):
+                    given = {"encoder": encoder, "model": model, "bundle": vbundle, "fraction": float(frac), "seed": seed, "config": vcfg}
+                    metrics = dict(fn(**{k: given[k] for k in wants}))
+                    if ev.metric not in metrics:
+                        raise JepakitError(f"domain {dom.name!r}: evaluation {ename!r} returned no {ev.metric!r} (got {sorted(metrics)})")
+                    n = metrics.pop("n_labels", None)
+                    rows.append({"task": tag + ename, "method": label, "fraction": float(frac), "seed": seed,
+                                 "n_labels": None if n is None else int(n), "kind": "evaluation", "primary": ev.metric,
+                                 **{k: float(v) for k, v in metrics.items()}})
+    return rows
 
 
 def _clashes(extra: Mapping[str, Any], user: list[Mapping[str, Any]]) -> list[str]:
@@ -298,7 +340,7 @@ def run_evaluate(
     rows: list[dict[str, Any]] = []
     ranks: dict[str, float] = {}
     for task_name, task in run.bundle.tasks.items():
-        feats = task_features(run.model.encoder_for_eval(ecfg["encoder"]), task, ecfg, collate_of(run.bundle), device)
+        feats = task_features(run.model.encoder_for_eval(ecfg["encoder"]), task, ecfg, collate_of(run.bundle), device, name=task_name)
         rows += _task_rows(task_name, task, "jepa", feats, list(ecfg["heads"]), ecfg, task.kind)
         ranks[f"{task_name}:jepa"] = pooled_rankme(feats.x_test)
     unlabelled = None  # no task: RankMe of (up to train.rankme_samples) pretraining items alone

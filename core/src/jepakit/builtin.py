@@ -40,6 +40,8 @@ def jepakit_register_losses(register):
     register("l1", "jepakit.losses:L1Loss", "mean absolute difference per target token")
     register("mse", "jepakit.losses:MSELoss", "mean squared difference per target token")
     register("cosine", "jepakit.losses:CosineLoss", "1 - cosine similarity per target token")
+    register("infonce", "jepakit.losses:InfoNCELoss", "contrastive: each prediction picks its own target among the batch's (temperature fixed or learned)")
+    register("supcon", "jepakit.losses:SupConLoss", "supervised contrastive: targets of items with the same label are positives")
 
 
 @hookimpl

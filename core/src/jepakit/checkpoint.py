@@ -3,7 +3,9 @@
 A run folder holds ``checkpoints/step-NNNNNNN/`` folders and a ``checkpoints/latest``
 pointer. A checkpoint folder holds ``model.safetensors``, ``optim.safetensors``,
 ``state.json`` and ``manifest.json``: the sha256 and size of each file, the dtype and
-shape of each tensor and the step, verified on every load.
+shape of each tensor and the step, verified on every load. ``state.json`` holds the
+run's config, its data facts (``info``) and its loader's state (``bundle_state``, see
+:func:`bundle_state`).
 
 Writing: the files go to ``.tmp-step-N/`` and are fsynced, the folder is fsynced and
 renamed to ``step-N/``, the parent is fsynced, and only then ``latest`` is replaced
@@ -31,6 +33,7 @@ import json
 import os
 import re
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,22 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 HISTORY = "history.jsonl"
 _NAME = re.compile(r"step-(\d+)")
+
+
+BUNDLE_STATE = "bundle_state"  # the key of DataBundle.state in state.json and encoder.json
+
+
+def bundle_state(saved: Mapping[str, Any]) -> dict[str, Any]:
+    """The loader's :attr:`~jepakit.contract.DataBundle.state` saved in a checkpoint's
+    ``state.json`` or an export's ``encoder.json`` (``saved``), to hand back to the loader.
+
+    Those written before bundle state existed hold only ``info``: that is handed back
+    instead, because the loaders that reused saved data then (a table's schema, a LiDAR
+    window) were given the saved ``info`` and read their keys from it, and read the same
+    keys from ``state`` now; so an old checkpoint reads its data as it did."""
+    if BUNDLE_STATE in saved:
+        return dict(saved[BUNDLE_STATE] or {})
+    return dict(saved.get("info") or {})
 
 
 class CheckpointDamaged(JepakitError):

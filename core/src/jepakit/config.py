@@ -30,6 +30,7 @@ import yaml
 
 from .errors import ConfigError, notice
 from .schema import check_device, check_run, validate  # noqa: F401 (check_device, check_run: re-exported)
+from .sections import defaults_of
 
 DEFAULTS: dict[str, Any] = {
     "data": {"path": None},
@@ -45,61 +46,17 @@ DEFAULTS: dict[str, Any] = {
     # the JEPA recipe's predictor (jepakit_register_predictors); the built-in transformer
     # takes one_pass (all target groups in one attention-masked sequence) and isolate_context
     "predictor": {"name": "transformer"},
-    # sigreg > 0: SIGReg on the online encoder's full-view embeddings, mixed in as
-    # (1 - sigreg) * loss + sigreg * SIGReg (I-JEPA + SIGReg); sigreg_on: pooled,
-    # positions or pooled+positions (jepakit.sigreg.view_sigreg)
-    # var_weight / cov_weight: VICReg's variance hinge and covariance term on the context
-    # tokens, both across samples at each position. name: a registered loss
-    # (jepakit_register_losses); any other key is that loss's own argument.
-    # var_weight, cov_weight and sigreg are short forms of the regularizers below
-    "loss": {
-        "name": "smooth_l1", "var_weight": 0.0, "var_gamma": 1.0, "cov_weight": 0.0, "sigreg": 0.0, "sigreg_on": "pooled",
-        "sigreg_slices": 1024,
-    },
+    # name: a registered loss; its other keys are the core's (jepakit.sections.LossSection)
+    # or that loss's own arguments
+    "loss": defaults_of("loss"),
     # terms added to the JEPA loss, by registered name (jepakit_register_regularizers)
     # with their arguments: {sigreg: {weight: 0.05, on: pooled}, variance: {weight: 0.1}};
     # a later layer's null removes one
     "regularizers": {},
-    "model": {
-        "width": 192, "depth": 12, "heads": 3, "mlp_ratio": 4.0, "pos": "sincos", "drop_path": 0.0,
-        "pred_width": 96, "pred_depth": 6, "pred_heads": 3,
-    },
-    "train": {
-        "steps": 1000, "batch_size": 32, "lr": 1e-3, "min_lr": 1e-6, "warmup": 0.1, "weight_decay": 0.04,
-        "clip": 1.0, "seed": 0, "device": "auto", "workers": 0, "ckpt_every": 0, "keep_checkpoints": 2,
-        # checkpoint every ckpt_minutes minutes of training too (0: off), so that a crash or a
-        # pre-emption loses at most that much; ckpt_every: every N steps (0: off)
-        "ckpt_minutes": 5.0,
-        # the collapse guard: every rankme_every steps, RankMe and the across-sample spread
-        # of the pooled embeddings of a fixed sample of rankme_samples items (all if fewer;
-        # the RankMe paper warns that small samples bias it); a run whose RankMe falls
-        # below collapse_rankme * width, or whose spread vanishes, is collapsed
-        "rankme_every": 100, "rankme_samples": 1024, "rankme_eps": 1e-7, "collapse_rankme": 0.05,
-        "stop_on_collapse": False, "progress": True,
-    },
-    "eval": {
-        "fractions": [0.01, 0.1, 1.0], "seeds": 3, "heads": ["linear"], "knn_k": 20,
-        "pool": "mean",  # tokens, or statistics joined by "+": mean, std, max, flat (Backbone.embed)
-        "batch_size": 64, "max_tokens": 20000, "sup_steps": 200, "sup_lr": 1e-3, "sup_batch_size": 32,
-        "random_init": True, "supervised": True, "max_iter": 2000,
-        # supervised training end to end (jepakit.finetune): `supervised` is the from-scratch
-        # row, `finetune` the pretrained encoder fine-tuned; both run one loop with one budget
-        # (sup_steps, sup_batch_size) and schedule: linear warm-up (sup_warmup: a fraction of
-        # the steps or a number of steps), cosine to 0, early stopping on sup_val_fraction of
-        # the labelled items, evaluated every sup_eval_every steps, patience sup_patience
-        # evaluations (0: off), only when that hold-out has >= sup_val_min groups/items.
-        # Only the fine-tune row has its own peak rate (ft_lr) and layer-wise lr decay
-        # (layer_decay; 1.0 = off; the scratch row always uses 1.0)
-        "finetune": True, "ft_lr": 1e-3, "layer_decay": 0.75, "sup_warmup": 0.1, "sup_patience": 5,
-        "sup_eval_every": 20, "sup_val_fraction": 0.2, "sup_val_min": 50,
-        "encoder": "online",  # or "target": probe the EMA encoder where the target has one
-        "metrics": None,  # metrics to tabulate; None: the task kind's primary metric
-        # test, or validation: probes fit on 70 % of the training items and scored on the
-        # other 30 % (whole records), the test split unseen -- for choosing settings
-        "split": "test",
-        # the domain's variants to pretrain side by side: null = all of them, or a list of names
-        "variants": None,
-    },
+    # the fixed sections, each key declared once with its spec and help (jepakit.sections)
+    "model": defaults_of("model"),
+    "train": defaults_of("train"),
+    "eval": defaults_of("eval"),
 }
 
 FREE_SECTIONS = ("data", "recipe", "tokenizer", "masker", "views", "target", "predictor")

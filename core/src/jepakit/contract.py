@@ -246,6 +246,11 @@ class Loss(nn.Module, metaclass=ABCMeta):
     (ACT-JEPA: actions and future embeddings) weighs each on its own. Report the parts by
     writing scalars into ``out`` (they are logged)."""
 
+    # whether predictions equal to their targets score better than unrelated ones (a
+    # prediction or InfoNCE loss; not a supervised contrastive one, whose best is every
+    # item of a label at one point): jepakit.testing.check_loss asks it only then
+    lower_at_target: bool = True
+
     @abstractmethod
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None) -> Tensor:
         """The scalar loss."""
@@ -279,6 +284,33 @@ class Regularizer(nn.Module, metaclass=ABCMeta):
 TaskKind = Literal["multiclass", "multilabel", "regression", "token_multiclass"]
 
 
+@runtime_checkable
+class LabelledDataset(Protocol):
+    """A task's dataset: ``len(ds)`` items, ``ds[i]`` a batch dict holding the item's
+    ``label`` (see :class:`Task` for its form per kind) besides the tokenizer's input."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Any: ...
+
+
+@runtime_checkable
+class HasLabels(Protocol):
+    """A dataset that exposes its labels without reading items: ``labels``, one per item
+    in item order (an array or sequence; None: not known, read from the items)."""
+
+    labels: Any
+
+
+@runtime_checkable
+class GroupedDataset(Protocol):
+    """A dataset that exposes the group of every item without reading items: ``groups``,
+    one value per item in item order, standing for the items' :attr:`Task.group_key`
+    (the record a window was cut from)."""
+
+    groups: Any
+
+
 @dataclass
 class Task:
     """A labelled evaluation task.
@@ -291,6 +323,13 @@ class Task:
     item's. When ``split_key`` names an item key, items sharing it (the chips of one SAR
     scene) are never put on both sides of a split the core draws from the training items
     (``eval.split=validation``); unlike ``group_key`` they are probed one by one.
+
+    ``train`` and ``test`` are :class:`LabelledDataset` s: ``len(ds)`` and ``ds[i]`` (a
+    batch dict with its ``label``). A dataset may expose all its labels without reading
+    items (:class:`HasLabels`: ``ds.labels``, one per item) and the group of every item
+    (:class:`GroupedDataset`: ``ds.groups``, standing for ``group_key``); the core uses
+    them where present. A dataset with neither ``labels`` nor a ``label`` in its items is
+    a one-line error naming the task.
     """
 
     train: Any
@@ -317,6 +356,15 @@ class DataBundle:
     ``length``, ``schema``...), so data facts never get hard-coded in a model. ``tasks``
     are the benchmark's evaluation tasks. ``collate`` replaces torch's default collate.
     ``describe`` is a one-line summary for logs and reports.
+
+    ``state`` is what the loader fitted on the data and must reuse to read other data the
+    same way (a table's schema and category vocabularies, a point cloud's window): a
+    JSON-serialisable dict (tuples come back as lists). The core saves it with every
+    checkpoint and export and hands it back to a loader that names ``state``
+    (``load(path=None, ..., state=None)``) whenever a saved run reads data again: resumed,
+    evaluated, fine-tuned, exported or embedded; a new run's loader gets ``state=None``
+    and fits its own. Facts a component factory needs go in ``info`` (saved too); what is
+    in both is saved twice.
     """
 
     pretrain: Any
@@ -324,3 +372,4 @@ class DataBundle:
     tasks: dict[str, Task] = field(default_factory=dict)
     collate: Callable[[list[Batch]], Batch] | None = None
     describe: str = ""
+    state: dict[str, Any] = field(default_factory=dict)

@@ -15,12 +15,35 @@ if TYPE_CHECKING:
     from .contract import Baseline, DataBundle
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """A domain's own measurement of a pretrained encoder, beside the probes of its tasks:
+    what a linear probe cannot ask (a policy's closed-loop return in a simulator, an
+    aggregate over views). ``run`` is called by ``jepakit bench`` for every pretrained
+    variant and for the random-init encoder, once per label fraction (``eval.fractions``)
+    and seed (``range(eval.seeds)``), with the keywords it names among ``encoder`` (the
+    frozen eval backbone), ``model`` (the pretrained model; None for random init),
+    ``bundle`` (the DataBundle), ``fraction``, ``seed`` and ``config``; it returns float
+    metrics, ``metric`` among them (and ``n_labels``, the labelled items it used, if it
+    wants the table to show it). ``run`` may be a :class:`jepakit.lazy` reference."""
+
+    run: Callable[..., Mapping[str, float]]
+    metric: str
+    higher_is_better: bool = True
+    summary: str = ""
+
+
 @dataclass
 class Domain:
     """A domain record.
 
     ``load(path=None, **data_config)`` returns a :class:`DataBundle`; ``path=None``
-    means the domain's embedded default data. ``defaults`` is a nested config that
+    means the domain's embedded default data. A loader that fits something on the data
+    and must reuse it to read other data the same way (a table's schema) returns it as
+    :attr:`DataBundle.state` and names ``state`` (``load(path=None, ..., state=None)``):
+    the core saves the state with every checkpoint and export and hands it back there
+    when the run is resumed, evaluated, fine-tuned, exported or embedded (``None`` for a
+    new run). ``state`` is therefore no ``data`` option. ``defaults`` is a nested config that
     overrides the core's defaults (tokenizer/masker/target names and arguments, model
     size, training); ``quick`` and ``bench`` are further overrides for ``jepakit bench
     --quick`` and the default benchmark run. ``variants`` are named overrides that the
@@ -35,8 +58,12 @@ class Domain:
     subjects). They reach ``load`` only when the user gave no data, so ``--quick`` never
     reshapes a user's folder, and a checkpoint evaluated on user data drops them.
 
-    ``load``, ``prepare`` and the baselines may be :class:`~jepakit.lazy.lazy`
-    references, so that registering the domain imports nothing heavy.
+    ``evaluations`` are the domain's own measurements of each pretrained encoder
+    (:class:`Evaluation`), reported beside the probes.
+
+    ``load``, ``prepare``, the baselines and the evaluations' ``run`` may be
+    :class:`~jepakit.lazy.lazy` references, so that registering the domain imports
+    nothing heavy.
 
     ``renamed`` maps a ``data`` key's old name to its new one (``{"l_freq":
     "highpass"}``): a config that still holds the old name (a user's, or a checkpoint's
@@ -56,6 +83,7 @@ class Domain:
     prepare: Callable[..., Any] | None = None
     datasets: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     renamed: Mapping[str, str] = field(default_factory=dict)
+    evaluations: Mapping[str, Evaluation] = field(default_factory=dict)
 
 
 def rename_options(options: Mapping[str, Any], renamed: Mapping[str, str], section: str = "data") -> dict[str, Any]:

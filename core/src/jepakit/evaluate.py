@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import default_collate
 
-from .contract import DataBundle, Task
+from .contract import DataBundle, GroupedDataset, HasLabels, LabelledDataset, Task
 from .devices import to_device
 from .errors import ConfigError, DataError, check
 from .model import Backbone
@@ -24,36 +24,70 @@ from .task_kinds import PRIMARY as PRIMARY  # re-exported: the benchmarks read e
 from .task_kinds import task_kind
 
 
-def labels_of(dataset: Any) -> np.ndarray:
-    """All labels of a task split (uses ``dataset.labels`` when the dataset has it)."""
-    if hasattr(dataset, "labels"):
-        return np.asarray(dataset.labels)
-    return np.stack([np.asarray(dataset[i]["label"]) for i in range(len(dataset))])
+def _lacks(dataset: Any, task: str | None, what: str, see: str = "LabelledDataset") -> DataError:
+    who = f"task {task!r}" if task else "a task"
+    return DataError(f"{who}: its dataset {type(dataset).__name__} {what} (see jepakit.contract.{see})")
 
 
-def groups_of(dataset: Any, key: str | None, attribute: bool = True) -> np.ndarray | None:
-    """The value of item key ``key`` for every item (a dataset's ``groups`` array stands
-    for its ``group_key`` where ``attribute``)."""
+def _item_value(dataset: Any, i: int, key: str, task: str | None, attribute: str | None) -> Any:
+    item = dataset[i]
+    if not isinstance(item, Mapping) or key not in item:
+        raise _no_key(dataset, item, i, key, task, attribute)
+    return item[key]
+
+
+def _no_key(dataset: Any, item: Any, i: int, key: str, task: str | None, attribute: str | None) -> DataError:
+    has = f"keys: {', '.join(map(str, item))}" if isinstance(item, Mapping) else f"a {type(item).__name__}"
+    what = f"has no {attribute!r} and its item {i} has no {key!r} key" if attribute else f"has no {key!r} key in its item {i}"
+    return _lacks(dataset, task, f"{what} ({has})", "GroupedDataset" if attribute == "groups" else "LabelledDataset")
+
+
+def labels_of(dataset: Any, task: str | None = None) -> np.ndarray:
+    """All labels of a task split: ``dataset.labels`` where the dataset exposes them
+    (:class:`~jepakit.contract.HasLabels`), else every item's ``label``
+    (:class:`~jepakit.contract.LabelledDataset`). A dataset with neither is a one-line
+    :class:`DataError` naming ``task``."""
+    labels = dataset.labels if isinstance(dataset, HasLabels) else None
+    if labels is not None:
+        return np.asarray(labels)
+    if not isinstance(dataset, LabelledDataset):
+        raise _lacks(dataset, task, "has no 'labels' and no items (len and [i])")
+    return np.stack([np.asarray(_item_value(dataset, i, "label", task, "labels")) for i in range(len(dataset))])
+
+
+def groups_of(dataset: Any, key: str | None, attribute: bool = True, task: str | None = None) -> np.ndarray | None:
+    """The value of item key ``key`` for every item (a dataset's ``groups``,
+    :class:`~jepakit.contract.GroupedDataset`, stands for its ``group_key`` where
+    ``attribute``). An item without ``key`` is a one-line :class:`DataError` naming
+    ``task``."""
     if key is None:
         return None
-    if attribute and hasattr(dataset, "groups"):
-        return np.asarray(dataset.groups)
-    return np.asarray([np.asarray(dataset[i][key]).item() for i in range(len(dataset))])
+    groups = dataset.groups if attribute and isinstance(dataset, GroupedDataset) else None
+    if groups is not None:
+        return np.asarray(groups)
+    if not isinstance(dataset, LabelledDataset):
+        raise _lacks(dataset, task, "has no 'groups' and no items (len and [i])")
+    where = "groups" if attribute else None
+    return np.asarray([np.asarray(_item_value(dataset, i, key, task, where)).item() for i in range(len(dataset))])
 
 
 @torch.no_grad()
 def embed(
     backbone: Backbone, dataset: Any, pool: str = "mean", batch_size: int = 64, collate: Callable | None = None,
-    device: torch.device | str = "cpu",
+    device: torch.device | str = "cpu", task: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frozen embeddings and labels of every item: ``(n, D)`` (``pool="mean"``) or
-    ``(n, N, D)`` (``pool="tokens"``)."""
+    ``(n, N, D)`` (``pool="tokens"``). Items without a ``label`` are a one-line
+    :class:`DataError` naming ``task``."""
     collate = collate or default_collate
     was = backbone.training
     backbone.eval()
     zs, ys = [], []
     for i in range(0, len(dataset), batch_size):
-        batch = collate([dataset[j] for j in range(i, min(len(dataset), i + batch_size))])
+        items = [dataset[j] for j in range(i, min(len(dataset), i + batch_size))]
+        batch = collate(items)
+        if not isinstance(batch, Mapping) or "label" not in batch:
+            raise _no_key(dataset, items[0], i, "label", task, None)
         ys.append(np.asarray(batch["label"].cpu() if torch.is_tensor(batch["label"]) else batch["label"]))
         zs.append(backbone.embed(to_device(batch, torch.device(device)), pool).float().cpu().numpy())
     backbone.train(was)
@@ -198,12 +232,16 @@ class Features:
     y_test: np.ndarray
 
 
-def task_features(backbone: Backbone, task: Task, ecfg: Mapping[str, Any], collate: Callable | None, device: Any) -> Features:
+def task_features(
+    backbone: Backbone, task: Task, ecfg: Mapping[str, Any], collate: Callable | None, device: Any, name: str | None = None,
+) -> Features:
+    """Embeddings of the task's splits; ``name`` (the task's) is named in the one-line
+    error about a dataset without labels or groups."""
     pool = "tokens" if task_kind(task.kind).per_token else ecfg["pool"]
-    x_tr, y_tr = embed(backbone, task.train, pool, ecfg["batch_size"], collate, device)
-    x_te, y_te = embed(backbone, task.test, pool, ecfg["batch_size"], collate, device)
-    x_tr, y_tr, _ = group_average(x_tr, y_tr, groups_of(task.train, task.group_key))
-    x_te, y_te, _ = group_average(x_te, y_te, groups_of(task.test, task.group_key))
+    x_tr, y_tr = embed(backbone, task.train, pool, ecfg["batch_size"], collate, device, name)
+    x_te, y_te = embed(backbone, task.test, pool, ecfg["batch_size"], collate, device, name)
+    x_tr, y_tr, _ = group_average(x_tr, y_tr, groups_of(task.train, task.group_key, task=name))
+    x_te, y_te, _ = group_average(x_te, y_te, groups_of(task.test, task.group_key, task=name))
     return Features(x_tr, y_tr, x_te, y_te)
 
 

@@ -9,7 +9,9 @@ nothing that needs pickle or the training data:
 * ``encoder.json``: the format version, the domain, the plugins (distribution and
   version) that provide its tokenizer and domain, the jepakit version, the run's config,
   the data facts its tokenizer was built from (``DataBundle.info``, e.g. a table's fitted
-  schema), the token layout (``grid``, ``num_prefix``), the width, the default pooling and
+  schema), its loader's state (``bundle_state``: ``DataBundle.state``, handed back to the
+  loader when data is embedded; an export written before it holds only ``info``, which
+  stands for it), the token layout (``grid``, ``num_prefix``), the width, the default pooling and
   the sha256 of the weights;
 * ``MODEL_CARD.md``: what it is, how it was trained, its RankMe and benchmark table.
 
@@ -222,7 +224,7 @@ def _plugin_of(kind: str, name: str) -> dict[str, Any] | None:
 
 
 def _from_checkpoint(p: Path) -> _Source:
-    from .checkpoint import read_checkpoint
+    from .checkpoint import BUNDLE_STATE, bundle_state, read_checkpoint
 
     if not _looks_like_run(p):
         raise _not_an_encoder(p)
@@ -240,6 +242,7 @@ def _from_checkpoint(p: Path) -> _Source:
     _load_strict(backbone, {k[len(prefix):]: v for k, v in weights.items() if k.startswith(prefix)}, f"checkpoint {ckpt}")
     backbone.eval()
     meta = _meta(cfg, state["domain"], info, backbone, which)
+    meta[BUNDLE_STATE] = bundle_state(state)  # an old checkpoint's info stands for it (see bundle_state)
     meta["source"] = {"checkpoint": str(ckpt), "step": state.get("step"), "run_id": state.get("run_id")}
     return _Source(backbone, meta, ckpt, state)
 
@@ -247,11 +250,12 @@ def _from_checkpoint(p: Path) -> _Source:
 def _build_from_data(cfg: Mapping[str, Any], state: Mapping[str, Any]) -> Any:
     """The backbone with its layout read off two items of the run's data (for a
     tokenizer that cannot say its grid without a batch)."""
+    from .checkpoint import bundle_state
     from .plugins import get_domain
     from .train import build_backbone, load_bundle
 
     notice(f"tokenizer {cfg['tokenizer'].get('name')!r} has no 'grid' attribute; its layout is read off the run's data")
-    bundle = load_bundle(get_domain(state["domain"]), cfg, fitted=state.get("info"))
+    bundle = load_bundle(get_domain(state["domain"]), cfg, bundle_state(state))
     return build_backbone(cfg, bundle)
 
 
@@ -500,14 +504,16 @@ def model_card(meta: Mapping[str, Any], source: _Source | None = None) -> str:
 
 def load_data(meta: Mapping[str, Any], data: Any = None) -> Any:
     """The :class:`DataBundle` of ``data`` (a path or an in-memory object; None: the
-    run's own data) read by the domain's loader with the encoder's fitted data facts,
-    as :func:`jepakit.train.load_run` reads it."""
+    run's own data) read by the domain's loader with the state its loader saved
+    (``bundle_state``; an older export's ``info``), as :func:`jepakit.train.load_run`
+    reads it."""
+    from .checkpoint import bundle_state
     from .plugins import get_domain
     from .train import config_for_data, load_bundle
 
     dom = get_domain(meta["domain"])
     cfg, obj = config_for_data(dom, meta["config"], data)
-    return load_bundle(dom, cfg, fitted=meta.get("info"), data=obj)
+    return load_bundle(dom, cfg, bundle_state(meta), data=obj)
 
 
 class _NpyWriter:

@@ -161,4 +161,10 @@ def jepakit_register_domains(register: Register) -> None:
     A domain names its data loader (embedded default data when no path is given), its
     default configuration (which tokenizer, masker, target, model size), its benchmark
     tasks and presets, and any baselines it brings.
+
+    The loader returns a :class:`jepakit.contract.DataBundle`: ``info`` (facts offered to
+    component factories), ``tasks`` (whose datasets follow
+    :class:`jepakit.contract.LabelledDataset`) and ``state``, what the loader fitted on
+    the data (JSON). A loader that names ``state`` gets its saved state back whenever a
+    saved run reads data again (resume, evaluate, fine-tune, export, embed).
     """

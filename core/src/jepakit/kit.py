@@ -10,6 +10,12 @@ Errors and notices (no torch)
     user: a skipped file, a filled channel), :class:`DataError`, :class:`ConfigError`,
     :class:`Failures` (the files a reader skipped, summed up in its final error).
 
+Shapes (no torch)
+    :func:`as_shape`: a size argument or data fact (``info["size"]``, a patch) as a tuple
+    of ``ndim`` ints, whether it was given as an int (the same along every axis: a square
+    image's side), a tuple, or a list (from YAML or JSON); so a 2-D component never
+    depends on which form a domain or a user wrote.
+
 Options (no torch)
     :func:`check_options`: unknown keyword options in one message format,
     ``"{what} has no option 'x'; valid: a, b"``, the core's own for data and prepare
@@ -77,6 +83,28 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name], __package__), name)
     raise AttributeError(f"module 'jepakit.kit' has no attribute {name!r}")
+
+
+def as_shape(size: Any, ndim: int, name: str = "size") -> tuple[int, ...]:
+    """``size`` as a tuple of ``ndim`` ints: an int stands for the same length along every
+    axis, a tuple, list or 1-D array gives one per axis. Anything else, or a sequence of
+    another length, is a one-line error (:func:`check`) naming ``name``."""
+    import operator
+
+    if isinstance(size, (bool, str, bytes)):
+        check(False, f"{name} must be an int or {ndim} ints, got {size!r}")
+    try:
+        return (operator.index(size),) * ndim
+    except TypeError:
+        pass
+    try:
+        shape = tuple(operator.index(s) for s in size)
+    except TypeError:
+        shape = None
+    check(shape is not None and not any(isinstance(s, bool) for s in size),
+          f"{name} must be an int or {ndim} ints, got {size!r}")
+    check(len(shape) == ndim, f"{name} needs {ndim} entries, got {shape}")
+    return shape
 
 
 def check_options(what: str, given: Iterable[str], valid: Iterable[str]) -> None:
@@ -184,7 +212,7 @@ def per_dataset(compute: Callable[..., R]) -> Callable[..., R]:
 
 
 __all__ = [
-    "ConfigError", "DataError", "Domain", "Failures", "SampleMasker", "block_mask", "block_shape", "check",
+    "ConfigError", "DataError", "Domain", "Failures", "SampleMasker", "as_shape", "block_mask", "block_shape", "check",
     "check_options", "draw_uniform", "fit_predict", "labels_of", "notice", "per_dataset", "read_each",
     "rename_options", "scale_pair", "stratified_split",
 ]

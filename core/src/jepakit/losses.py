@@ -4,6 +4,8 @@ regularizers' statistics, :mod:`jepakit.regularizers`)."""
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -75,8 +77,99 @@ class CosineLoss(TokenLoss):
     kind = "cosine"
 
 
-BUILTIN_LOSSES: dict[str, type[TokenLoss]] = {
-    "smooth_l1": SmoothL1Loss, "l1": L1Loss, "mse": MSELoss, "cosine": CosineLoss,
+def _rows(pred: Tensor, target: Tensor, weight: Tensor | None) -> tuple[Tensor, Tensor]:
+    """``(N, D)`` predictions and targets of every target token with a non-zero weight."""
+    p, t = pred.reshape(-1, pred.shape[-1]).float(), target.reshape(-1, target.shape[-1]).float()
+    if weight is not None:
+        keep = weight.reshape(-1) > 0
+        p, t = p[keep], t[keep]
+    return p, t
+
+
+class _Temperature(torch.nn.Module):
+    """A softmax temperature, fixed or learned (as CLIP learns its logit scale: the log
+    of 1 / temperature is the parameter, clamped so the scale stays <= 100)."""
+
+    def __init__(self, temperature: float, learn: bool):
+        super().__init__()
+        from .errors import check
+
+        check(float(temperature) > 0, f"temperature must be > 0, got {temperature}")
+        value = torch.tensor(-float(torch.log(torch.tensor(float(temperature)))))
+        if learn:
+            self.log_scale = torch.nn.Parameter(value)
+        else:
+            self.register_buffer("log_scale", value, persistent=False)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"log_scale"}
+
+    def scale(self) -> Tensor:
+        return self.log_scale.clamp(max=math.log(100.0)).exp()
+
+
+class InfoNCELoss(Loss):
+    """InfoNCE between predictions and targets: every target token's prediction must pick
+    its own target among all the batch's target tokens (cosine similarity / temperature,
+    cross-entropy on the matching pair). ``symmetric`` also asks each target to pick its
+    prediction (CLIP's two directions, averaged). With ``M = Nt = 1`` (one pooled
+    embedding per item and side) it is the contrastive loss between two views or
+    modalities of an item. ``temperature`` is fixed, or learned with ``learn_temperature``."""
+
+    def __init__(self, temperature: float = 0.1, symmetric: bool = True, learn_temperature: bool = False):
+        super().__init__()
+        self.symmetric = bool(symmetric)
+        self.temperature = _Temperature(temperature, bool(learn_temperature))
+
+    def logits(self, pred: Tensor, target: Tensor, weight: Tensor | None = None) -> Tensor:
+        p, t = _rows(pred, target, weight)
+        return F.normalize(p, dim=-1) @ F.normalize(t, dim=-1).T * self.temperature.scale()
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None) -> Tensor:
+        logits = self.logits(pred, target, weight)
+        labels = torch.arange(logits.shape[0], device=logits.device)
+        loss = F.cross_entropy(logits, labels)
+        return 0.5 * (loss + F.cross_entropy(logits.T, labels)) if self.symmetric else loss
+
+
+class SupConLoss(InfoNCELoss):
+    """Supervised contrastive loss (Khosla et al. 2020, the "out" form): every target token
+    whose item shares the prediction's label is a positive (the mean log-probability
+    over positives), items of other labels are negatives. Labels come from the batch's
+    ``label_key`` (one per item; ``ignore`` = no label: then only its own target is a
+    positive, which is InfoNCE). ``symmetric`` as for InfoNCE."""
+
+    lower_at_target = False  # other items of the label are positives too
+
+    def __init__(self, temperature: float = 0.1, symmetric: bool = True, learn_temperature: bool = False,
+                 label_key: str = "label", ignore: int = -1):
+        super().__init__(temperature, symmetric, learn_temperature)
+        self.label_key, self.ignore = str(label_key), int(ignore)
+
+    def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None, batch: dict) -> Tensor:
+        from .errors import check
+
+        check(self.label_key in batch, f"supcon needs the batch's {self.label_key!r} (label_key); its keys: {sorted(batch)}")
+        b, m, nt = pred.shape[:3]
+        y = torch.as_tensor(batch[self.label_key], device=pred.device).reshape(b).long()
+        y = y.repeat_interleave(m * nt)  # one label per target token, in (B, M, Nt) order
+        if weight is not None:
+            y = y[weight.reshape(-1) > 0]
+        eye = torch.eye(len(y), dtype=torch.bool, device=y.device)
+        positive = ((y.unsqueeze(0) == y.unsqueeze(1)) & (y.unsqueeze(1) != self.ignore)) | eye
+        logits = self.logits(pred, target, weight)
+        loss = _positives_nll(logits, positive)
+        return 0.5 * (loss + _positives_nll(logits.T, positive.T)) if self.symmetric else loss
+
+
+def _positives_nll(logits: Tensor, positive: Tensor) -> Tensor:
+    """Mean over rows of -(mean log-softmax over the row's positives)."""
+    logp = logits.log_softmax(dim=1)
+    return -((logp * positive).sum(1) / positive.sum(1)).mean()
+
+
+BUILTIN_LOSSES: dict[str, type[Loss]] = {
+    "smooth_l1": SmoothL1Loss, "l1": L1Loss, "mse": MSELoss, "cosine": CosineLoss, "infonce": InfoNCELoss,
 }
 
 

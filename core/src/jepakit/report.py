@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .task_kinds import PRIMARY, task_kind
+from .task_kinds import PRIMARY, TASK_KINDS, task_kind
 
 if TYPE_CHECKING:  # pragma: no cover; types only, never imported at run time
     from .bench import BenchResult
@@ -25,8 +25,12 @@ def _fmt(entry: Mapping[str, Any], metric: str) -> str:
     return f"{entry[metric]:.3f} ± {entry.get(metric + '_std', 0.0):.3f}"
 
 
-def _metrics(kind: str, metrics: Sequence[str] | None) -> list[str]:
-    return list(metrics) if metrics else [PRIMARY[kind]]
+def _metrics(row: Mapping[str, Any], metrics: Sequence[str] | None) -> list[str]:
+    """The metrics tabulated for a task's rows: a domain evaluation's own primary metric,
+    else ``eval.metrics`` or the task kind's primary metric."""
+    if row.get("primary"):
+        return [row["primary"]]
+    return list(metrics) if metrics else [PRIMARY[row["kind"]]]
 
 
 def table(summary: list[dict[str, Any]], metrics: Sequence[str] | None = None, ranks: Mapping[str, float] | None = None) -> str:
@@ -38,7 +42,7 @@ def table(summary: list[dict[str, Any]], metrics: Sequence[str] | None = None, r
     parts = []
     for task in dict.fromkeys(s["task"] for s in summary):
         rows = [s for s in summary if s["task"] == task]
-        for metric in _metrics(rows[0]["kind"], metrics):
+        for metric in _metrics(rows[0], metrics):
             parts.append(_table(task, rows, metric, ranks or {}))
     notes = caveats(summary)
     if notes:
@@ -86,7 +90,8 @@ def caveats(summary: list[dict[str, Any]]) -> list[str]:
         for n, same in by_n.items():
             if len(same) > 1:
                 names = " and ".join(_pct(f) for f in same)
-                why = " (at least one per class)" if task_kind(rows[0]["kind"]).stratified else ""
+                stratified = rows[0]["kind"] in TASK_KINDS and task_kind(rows[0]["kind"]).stratified
+                why = " (at least one per class)" if stratified else ""
                 out.append(f"{task}: {names} labels are the same {n} labelled items{why}, one experiment in {len(same)} columns")
     return out
 
@@ -134,7 +139,7 @@ def _plots(result: BenchResult, out: Path, metrics: Sequence[str] | None = None)
         made.append("rankme.png")
     for task in dict.fromkeys(s["task"] for s in result.summary):
         rows = [s for s in result.summary if s["task"] == task]
-        metric = _metrics(rows[0]["kind"], metrics)[0]
+        metric = _metrics(rows[0], metrics)[0]
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for m in dict.fromkeys(s["method"] for s in rows):
             pts = sorted((s["fraction"], s.get(metric, float("nan")), s.get(metric + "_std", 0.0)) for s in rows if s["method"] == m)

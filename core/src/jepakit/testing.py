@@ -31,7 +31,8 @@ What each check asserts:
   indices in ``[0, N)``, no sample's context holds a token twice, and no target group
   shares a token with its sample's context; weights, when given, are ``(B, M, Nt)``,
   finite and >= 0; the same generator seed gives the same masks. A data-aware masker
-  (its ``__call__`` names ``batch``) is given the batch.
+  (its ``__call__`` names ``batch``) is given the batch, a model-aware one (it names
+  ``model``) the model, as the training loop gives them.
 * :func:`check_view_sampler` -- at least one global view; every view ``(B, n)`` of
   in-range integer indices, none repeated within a sample; the same seed, the same views.
 * :func:`check_target` -- ``(B, M, Nt, D)`` features at the target indices, ``D`` the
@@ -39,7 +40,8 @@ What each check asserts:
 * :func:`check_predictor` -- ``(B, M, Nt, out_dim)`` finite predictions that depend on
   the context (a gradient reaches it).
 * :func:`check_loss` -- a finite scalar; lower when the predictions equal the targets
-  than for unrelated predictions; a gradient reaches the predictions. A loss that names
+  than for unrelated predictions (unless the loss says ``lower_at_target = False``); a
+  gradient reaches the predictions. A loss that names
   ``out``, ``batch`` or ``masks`` is given them.
 * :func:`check_regularizer` -- a finite scalar term from the step's outputs; ``weight`` a
   finite number >= 0 (<= 1 when it mixes); ``mix`` and ``needs_full`` booleans (and the
@@ -220,11 +222,28 @@ def wants_batch(sampler: Any) -> bool:
         return False
 
 
-def _draw(sampler: Any, layout: Layout, batch_size: int, seed: int, batch: Batch | None) -> Any:
+def wants_model(sampler: Any) -> bool:
+    """Whether a masker (or view sampler) is model-aware: its call names ``model``."""
+    try:
+        return "model" in inspect.signature(sampler).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def _draw(sampler: Any, layout: Layout, batch_size: int, seed: int, batch: Batch | None, model: Any = None) -> Any:
+    """One draw as the training loop makes it: a model-aware sampler under ``no_grad``
+    with the model in eval mode."""
     g = torch.Generator().manual_seed(seed)
-    if wants_batch(sampler):
-        return sampler(layout, batch_size, g, batch=batch)
-    return sampler(layout, batch_size, g)
+    kwargs: dict[str, Any] = {"batch": batch} if wants_batch(sampler) else {}
+    if not wants_model(sampler):
+        return sampler(layout, batch_size, g, **kwargs)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return sampler(layout, batch_size, g, model=model, **kwargs)
+    finally:
+        model.train(was_training)
 
 
 def _indices(who: str, what: str, t: Any, ndim: int, b: int, n: int) -> None:
@@ -246,15 +265,19 @@ def _no_repeats(who: str, what: str, idx: Tensor) -> None:
 
 
 def check_masker(
-    masker: Any, layout: Layout, batch_size: int, *, batch: Batch | None = None, name: str | None = None, seed: int = 0,
+    masker: Any, layout: Layout, batch_size: int, *, batch: Batch | None = None, model: Any = None, name: str | None = None,
+    seed: int = 0,
 ) -> None:
     """Check a masker's :class:`~jepakit.contract.Masks` for ``batch_size`` samples laid
-    out as ``layout`` (``batch``: the collated batch, for a data-aware masker)."""
+    out as ``layout`` (``batch``: the collated batch, for a data-aware masker; ``model``:
+    the model, for a model-aware one)."""
     who = _who("masker", masker, name)
     if wants_batch(masker) and batch is None:
         _fail(who, "is data-aware (its call names `batch`): give check_masker the batch")
+    if wants_model(masker) and model is None:
+        _fail(who, "is model-aware (its call names `model`): give check_masker the model")
     b, n = int(batch_size), layout.num_tokens
-    masks = _draw(masker, layout, b, seed, batch)
+    masks = _draw(masker, layout, b, seed, batch, model)
     if not isinstance(masks, Masks):
         _fail(who, "must return jepakit.contract.Masks", f"got {type(masks).__name__}")
     _indices(who, "context", masks.context, 2, b, n)
@@ -273,7 +296,7 @@ def check_masker(
             _fail(who, "weight must be a float tensor shaped like target (B, M, Nt)", f"got {got}, target {tuple(masks.target.shape)}")
         if not _finite(w) or bool((w < 0).any()):
             _fail(who, "weights must be finite and >= 0")
-    again = _draw(masker, layout, b, seed, batch)
+    again = _draw(masker, layout, b, seed, batch, model)
     same = torch.equal(masks.context, again.context) and torch.equal(masks.target, again.target)
     same = same and ((masks.weight is None) == (again.weight is None))
     same = same and (masks.weight is None or torch.equal(masks.weight, again.weight))
@@ -366,7 +389,7 @@ def check_loss(
             _fail(who, "must return a finite scalar", f"got {value!r}")
         values.append(value)
     same, other = values
-    if not float(same.detach()) < float(other.detach()):
+    if getattr(loss, "lower_at_target", True) and not float(same.detach()) < float(other.detach()):
         _fail(who, "must be lower when the predictions equal the targets than for unrelated ones",
               f"{float(same):.4g} at equality, {float(other):.4g} otherwise")
     other.backward()
@@ -492,7 +515,7 @@ def build_tiny(
     with torch.no_grad():
         layout = model.backbone.tokenizer.layout(batch)
     b = min(int(batch_size), len(bundle.pretrain))
-    drawn = _draw(sampler, layout, b, seed, batch)
+    drawn = _draw(sampler, layout, b, seed, batch, model)
     cfg["train"]["batch_size"] = b
     return Tiny(cfg, bundle, model, sampler, batch, layout, drawn)
 

@@ -9,27 +9,41 @@ from torch import Tensor, nn
 
 from .contract import Batch, Layout, Tokenizer
 from .errors import DataError, check
+from .kit import as_shape
 
 
-def _tuple(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
-    if isinstance(value, int):
-        return (value,) * n
-    value = tuple(int(v) for v in value)
-    check(len(value) == n, f"{name} needs {n} entries, got {value}")
-    return value
+def _axes(value: object) -> int | None:
+    """How many axes a size lists (None for a single int)."""
+    if isinstance(value, (str, bytes)):
+        return None
+    try:
+        return len(value)  # type: ignore[arg-type]
+    except TypeError:
+        return None
 
 
 class PatchTokenizer(Tokenizer):
     """Cuts ``batch[key]`` of shape ``(B, C, *size)`` into non-overlapping patches of
     ``patch`` and embeds each with a linear map (a strided convolution), like timm's
     ``PatchEmbed`` but for 1-, 2- or 3-D inputs. ``size`` and ``in_chans`` usually come
-    from the data (``DataBundle.info``)."""
+    from the data (``DataBundle.info``).
 
-    def __init__(self, dim: int, in_chans: int, size: int | Sequence[int], patch: int | Sequence[int] = 16, key: str = "x"):
+    ``size`` and ``patch`` are each an int (the same along every axis) or one int per
+    axis (a tuple, or a list from YAML); the number of axes is ``ndim`` when given, else
+    that of whichever of ``size`` and ``patch`` lists them, else 1. So a 2-D domain may
+    offer ``size=64`` or ``size=(64, 64)`` alike (with ``patch: [8, 8]`` or ``ndim: 2``).
+    """
+
+    def __init__(
+        self, dim: int, in_chans: int, size: int | Sequence[int], patch: int | Sequence[int] = 16, key: str = "x",
+        ndim: int | None = None,
+    ):
         super().__init__()
-        size = (size,) if isinstance(size, int) else tuple(int(s) for s in size)
-        check(1 <= len(size) <= 3, f"size must have 1 to 3 dimensions, got {size}")
-        patch_t = _tuple(patch, len(size), "patch")
+        if ndim is None:  # the first of size and patch that lists its axes says how many
+            ndim = next((n for n in map(_axes, (size, patch)) if n is not None), 1)
+        check(1 <= int(ndim) <= 3, f"size must have 1 to 3 dimensions, got {size}")
+        size = as_shape(size, int(ndim), "size")
+        patch_t = as_shape(patch, len(size), "patch")
         for s, p in zip(size, patch_t):
             check(p >= 1 and s % p == 0, f"patch {patch_t} must divide the input size {size}")
         self.dim, self.key, self.size, self.patch = dim, key, size, patch_t

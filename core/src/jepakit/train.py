@@ -31,6 +31,8 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from . import config as cfgmod
 from . import errors as errmod
 from .checkpoint import (
+    BUNDLE_STATE,
+    bundle_state,
     checkpoint_history,
     find_checkpoint,
     load_optimizer,
@@ -42,7 +44,8 @@ from .checkpoint import (
 from .collapse import CollapseGuard, probe_batches
 from .contract import Batch, DataBundle, Domain
 from .devices import to_device
-from .errors import ConfigError, DataError, JepakitError, TrainingCollapsed, TrainingDiverged, unknown
+from .errors import ConfigError, DataError, JepakitError, TrainingDiverged, unknown
+from .loop import Callback, Checkpointer, CollapseStop, ProgressLine, SignalStop, Step
 from .metrics import MetricsLogger
 from .model import JEPA, Backbone, pool_stats
 from .plugins import create, factory_params, get_domain, registry
@@ -259,25 +262,28 @@ def split_data_object(data: Any, *layers: Any) -> tuple[Any, list[Any]]:
 
 
 def load_bundle(
-    domain: Domain, cfg: Mapping[str, Any], fitted: Mapping[str, Any] | None = None, data: Any = None,
+    domain: Domain, cfg: Mapping[str, Any], state: Mapping[str, Any] | None = None, data: Any = None,
 ) -> DataBundle:
     """Call the domain's loader with the ``data`` section, validating its keys.
 
     ``data``: an in-memory data object (a DataFrame, an array...) handed to the loader as
     ``path`` unchanged; ``cfg`` then holds only its description. Keys the domain has
     renamed (:attr:`Domain.renamed`) are read under their new names, with a one-line
-    notice: every run, resumed or evaluated checkpoint reaches the loader through here."""
+    notice: every run, resumed or evaluated checkpoint reaches the loader through here.
+    ``state``: the :attr:`DataBundle.state` a checkpoint or export saved
+    (:func:`jepakit.checkpoint.bundle_state`), handed to a loader that names ``state``;
+    the state the loader returns must be JSON-serialisable (it is saved as JSON)."""
     from .domain import rename_options
 
     kwargs = rename_options(cfg["data"], domain.renamed or {})
     params = inspect.signature(domain.load).parameters
     var_kw = any(p.kind is p.VAR_KEYWORD for p in params.values())
-    bad = [k for k in kwargs if k not in params and not var_kw]
+    bad = [k for k in kwargs if (k not in params and not var_kw) or (k == "state" and "state" in params)]
     if bad:
-        valid = [k for k in params if params[k].kind not in (params[k].VAR_POSITIONAL, params[k].VAR_KEYWORD) and k != "fitted"]
+        valid = [k for k in params if params[k].kind not in (params[k].VAR_POSITIONAL, params[k].VAR_KEYWORD) and k != "state"]
         raise ConfigError(f"domain {domain.name!r} has no data option {bad[0]!r}; valid: {', '.join(valid)}")
-    if fitted is not None and "fitted" in params:
-        kwargs["fitted"] = dict(fitted)
+    if state is not None and "state" in params:
+        kwargs["state"] = json.loads(json.dumps(dict(state)))  # the loader's own copy, as it was saved
     if data is not None:
         kwargs["path"] = data if not is_path(data) else os.fspath(data)
     elif _is_description(kwargs.get("path")):
@@ -296,6 +302,13 @@ def load_bundle(
         raise DataError(f"domain {domain.name!r} could not load its data: {_one_line(exc)}") from None
     if not isinstance(bundle, DataBundle):
         raise JepakitError(f"domain {domain.name!r} loader returned {type(bundle).__name__}, not a DataBundle")
+    try:
+        if not isinstance(bundle.state, dict):
+            raise TypeError(f"got a {type(bundle.state).__name__}, not a dict")
+        json.dumps(bundle.state)
+    except (TypeError, ValueError) as exc:
+        raise JepakitError(f"domain {domain.name!r}: DataBundle.state must be JSON-serialisable (it is saved with "
+                           f"checkpoints and exports): {exc}") from None
     if len(bundle.pretrain) == 0:
         raise DataError(f"domain {domain.name!r}: the pretraining data is empty")
     return bundle
@@ -730,8 +743,8 @@ def _pretrain(
         hold.resumed(out_dir, state, ckpt_dir)
     t = cfg["train"]
     seed_everything(int(t["seed"]))
-    if bundle is None:
-        bundle = load_bundle(dom, cfg, data=obj)
+    if bundle is None:  # a resumed run reads its data with the state it was trained with
+        bundle = load_bundle(dom, cfg, None if state is None else bundle_state(state), data=obj)
     if echo and int(os.environ.get("RANK", "0")) == 0:
         print(f"[{dom.name}] pretraining: {bundle.describe or ''}".rstrip(": "), flush=True)
     device = pick_device(t["device"])
@@ -756,7 +769,7 @@ def _pretrain(
     if rank0:
         (out_dir / "config.json").write_text(json.dumps(cfg, indent=1))
     steps, bs = int(t["steps"]), int(t["batch_size"])
-    saved_state = {"config": cfg, "domain": dom.name, "info": bundle.info, "run_id": hold.run_id}
+    saved_state = {"config": cfg, "domain": dom.name, "info": bundle.info, BUNDLE_STATE: bundle.state, "run_id": hold.run_id}
     items = probe_batches(
         bundle.pretrain, collate_of(bundle), int(t["rankme_samples"]), int(cfg["eval"]["batch_size"]), lambda b: to_device(b, device)
     )
@@ -768,8 +781,6 @@ def _pretrain(
     train_model = model
     if distributed:
         train_model = torch.nn.parallel.DistributedDataParallel(model, find_unused_parameters=True)
-    last_ckpt: Path | None = ckpt_dir
-    saved_at, saved_step = _clock(), start
     began = time.perf_counter()
     bar = None
     if t["progress"] and rank0:
@@ -784,12 +795,17 @@ def _pretrain(
     draw = StepDraw(sampler, layout_tok.layout, bs, data_seed)
     batches = iter(iterate_batches(bundle.pretrain, collate_of(bundle), bs, data_seed, start, steps, int(t["workers"]),
                                    None if draw.in_loop else draw))
-    waited = 0.0  # seconds this run's loop waited for its batches
+    waited = [0.0]  # seconds this run's loop waited for its batches
     metrics = MetricsLogger(out_dir, start, bs, enabled=rank0)  # metrics.jsonl (+ TensorBoard), loss spikes
-
-    def save_at(at: int) -> Path:
-        """Rank 0's checkpoint after step ``at``: the cadence, a collapse stop and a signal stop share it."""
-        return save_checkpoint(out_dir, at, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]), last_good=last_ckpt)
+    ckpt = Checkpointer(
+        out_dir, lambda at, last: save_checkpoint(out_dir, at, model, opt, dict(saved_state, history=history), int(t["keep_checkpoints"]), last_good=last),
+        history, ckpt_dir, start, steps, int(t["ckpt_every"]), float(t.get("ckpt_minutes") or 0), lambda: _clock(), rank0,
+    )
+    stop = CollapseStop(guard, ckpt)
+    callbacks: list[Callback] = [stop.record, lambda s: metrics.log(s.rec, model, s.grad_norm), stop]
+    if bar is not None:
+        callbacks.append(ProgressLine(bar, bs, start, lambda: waited[0]))
+    callbacks += [ckpt, SignalStop(hold, ckpt, steps, distributed, device, lambda: _resume_hint(dom.name, out_dir, cfg, distributed))]
 
     hold.watch_signals()
     try:
@@ -806,7 +822,7 @@ def _pretrain(
                 data_wait = time.perf_counter() - tic  # the data pipeline's lag behind the step (all of its work with workers=0)
                 tic = time.perf_counter()
                 batch, drawn = to_device(batch, device), drawn.to(device)
-            waited += data_wait
+            waited[0] += data_wait
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
@@ -815,7 +831,7 @@ def _pretrain(
                 outs = train_model(batch, drawn)
             loss = outs["loss"]
             if not torch.isfinite(loss):
-                where = f"; the last good checkpoint is {last_ckpt}" if last_ckpt else "; no checkpoint was written yet"
+                where = f"; the last good checkpoint is {ckpt.last}" if ckpt.last else "; no checkpoint was written yet"
                 blame_data(batch, batch_indices(len(bundle.pretrain), bs, data_seed, step), step, where)
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at step {step + 1} (lr {lr:.3g}){where}. Lower train.lr or train.clip, or check the data for NaN"
@@ -830,49 +846,16 @@ def _pretrain(
             dt = time.perf_counter() - tic
             rec = {"step": step + 1, "lr": lr, "seconds": dt, "data_wait": data_wait}
             rec.update({k: float(v.detach()) for k, v in outs.items() if torch.is_tensor(v) and v.ndim == 0})
-            rec.update(guard.check(step + 1) or {})
-            metrics.log(rec, model, grad_norm)
-            if guard.stop:
-                history.append(rec)
-                if rank0:
-                    last_ckpt = save_at(step + 1)
-                    (out_dir / "history.json").write_text(json.dumps(history))
-                raise TrainingCollapsed(f"{guard.message.split(';')[0]}; stopped (train.stop_on_collapse), checkpoint {last_ckpt}")
             history.append(rec)
-            if bar is not None:
-                post = {"loss": f"{rec['loss']:.4f}", "samples/s": f"{bs / dt:.1f}",
-                        "data wait": f"{1e3 * waited / (step + 1 - start):.0f}ms"}
-                if "rankme" in rec:
-                    post["rankme"] = f"{rec['rankme']:.1f}"
-                bar.set_postfix(post, refresh=False)
-                bar.update(1)
-            # every ckpt_every steps, every ckpt_minutes minutes (rank 0's clock) and at the end. The
-            # clock only picks which steps are saved: a step's checkpoint holds the same state
-            # whenever it is written, since every step's randomness is seeded from the step
-            ckpt_every, ckpt_seconds = int(t["ckpt_every"]), 60.0 * float(t.get("ckpt_minutes") or 0)
-            due = (ckpt_every and (step + 1) % ckpt_every == 0) or step + 1 == steps
-            if rank0 and (due or (ckpt_seconds > 0 and _clock() - saved_at >= ckpt_seconds)):
-                last_ckpt = save_at(step + 1)
-                saved_at, saved_step = _clock(), step + 1
-            if step + 1 < steps and hold.stop_requested(distributed, device):
-                if rank0:
-                    if saved_step != step + 1:
-                        last_ckpt = save_at(step + 1)
-                    (out_dir / "history.json").write_text(json.dumps(history))
-                if distributed:
-                    torch.distributed.barrier()  # no rank leaves before rank 0's checkpoint is complete
-                where = last_ckpt if rank0 else f"in {out_dir} (rank 0)"
-                raise errmod.TrainingInterrupted(
-                    f"stopped by {signal.Signals(hold.signum).name} after step {step + 1}; checkpoint {where}; "
-                    f"{_resume_hint(dom.name, out_dir, cfg, distributed)}",
-                    128 + int(hold.signum),
-                )
+            done = Step(step + 1, rec, grad_norm, dt)
+            for callback in callbacks:
+                callback(done)
     finally:
         metrics.close()  # the end event: finished, or the exception in flight
         if bar is not None:
             bar.close()
-    if rank0:
-        (out_dir / "history.json").write_text(json.dumps(history))
+    ckpt.write_history()
+    last_ckpt = ckpt.last
     model.eval()
     return Run(out_dir, cfg, model, bundle, dom.name, history, last_ckpt, time.perf_counter() - began)
 
@@ -899,7 +882,7 @@ def load_run(path: str | os.PathLike, data: Any = None) -> Run:
     ckpt, state, weights = read_checkpoint(path)
     dom = get_domain(state["domain"])
     cfg, obj = config_for_data(dom, state["config"], data)
-    bundle = load_bundle(dom, cfg, fitted=state.get("info"), data=obj)
+    bundle = load_bundle(dom, cfg, bundle_state(state), data=obj)
     model, _ = build(cfg, bundle)
     result = load_weights(model, weights, ckpt)
     if result.missing_keys:

@@ -26,16 +26,14 @@ from jepakit.kit import ConfigError, DataError, Failures, check_options, notice,
 from jepakit.prepared import MemoryStore, PreparedStore, WindowDataset, write_prepared
 
 from .io import (
-    Preprocess,
-    Recording,
     find_files,
     folder_label,
     iter_recordings,
     none_readable,
-    preprocess_raw,
     read_label_csv,
     subject_of,
 )
+from .preprocess import Preprocess, Recording, preprocess_raw
 from .presets import RENAMED
 from .synthetic import synthetic_cohort
 
@@ -102,7 +100,7 @@ def prepare(src: str | os.PathLike, out: str | os.PathLike, labels: str | os.Pat
             max_files: int | None = None, **preprocess: Any) -> Path:
     """Decode every EEG file under ``src`` once into a prepared store at ``out``.
 
-    ``preprocess`` takes the :class:`~jepakit_eeg.io.Preprocess` keys (channels, rate,
+    ``preprocess`` takes the :class:`~jepakit_eeg.preprocess.Preprocess` keys (channels, rate,
     highpass, lowpass, notch, normalize...); a run reading the store must use the same ones.
     Their old names (sfreq, l_freq, h_freq) still work, with a one-line notice.
     """
@@ -396,10 +394,10 @@ def load(
 
     ``crop``/``stride`` in seconds cut recordings into clips (stride defaults to the
     crop); ``rate`` (Hz), ``highpass``/``lowpass`` (Hz), ``notch`` and ``normalize`` are
-    :class:`~jepakit_eeg.io.Preprocess`'s; ``labels`` is a CSV of file labels; ``events`` lists annotation descriptions
+    :class:`~jepakit_eeg.preprocess.Preprocess`'s; ``labels`` is a CSV of file labels; ``events`` lists annotation descriptions
     (trigger codes as ints or strings) to classify as an extra task; ``rename`` maps file
     labels to electrode names and ``montage`` (MNE standard montage name or file) gives
-    positions to the files' labels (see :class:`~jepakit_eeg.io.Preprocess`);
+    positions to the files' labels (see :class:`~jepakit_eeg.preprocess.Preprocess`);
     ``subjects``/``recordings``/``seconds``/``seed`` size the synthetic cohort.
     """
     if crop <= 0 or (stride is not None and stride <= 0):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from jepakit import DataBundle, Task
-from jepakit.kit import ConfigError, DataError, notice
+from jepakit.kit import ConfigError, DataError, Failures, notice, read_each
 
 from . import io
 from .dataset import IN_CHANS, ScanDataset, collate_scenes
@@ -55,12 +55,12 @@ def load(
     synthetic_point_range: Sequence[float] | None = None,
     seed: int = 0,
     test_fraction: float = 0.25,
-    fitted: dict | None = None,
+    state: dict | None = None,
 ) -> DataBundle:
     """Embedded synthetic scenes (``path=None``) or a folder of scans.
 
     ``point_range`` is the grid's window; when not given: the window a checkpoint was
-    trained with (``fitted``), else with ``center`` the window that holds every centred
+    trained with (``state``, the bundle state the core saved with it), else with ``center`` the window that holds every centred
     scan (see :func:`_derived_range`), else ``synthetic_point_range`` for the synthetic
     scenes (the quick/bench presets shrink it there, never the grid of a user's data),
     else (-25.6, -25.6, -3, 25.6, 25.6, 3), a car-mounted sensor's frame. ``center``
@@ -75,7 +75,7 @@ def load(
     """
     if not isinstance(center, bool):
         raise ConfigError(f"data.center must be true or false, got {center!r}")
-    user_range = point_range if point_range is not None else (fitted or {}).get("point_range")
+    user_range = point_range if point_range is not None else (state or {}).get("point_range")
     if path is None:
         if center:
             raise ConfigError("data.center applies to scans read from data.path; the synthetic scenes are already centred on their sensor")
@@ -98,7 +98,7 @@ def load(
         task = Task(train, test, "token_multiclass", CLASSES,
                     description="per-BEV-cell semantic class of synthetic driving scenes (mIoU)")
         describe = f"{scenes} synthetic ray-cast scenes, grid {grid.spatial_shape} voxels -> BEV {hw[0]}x{hw[1]}"
-        return DataBundle(pre, _info(grid, hw), {"bev_seg": task}, collate_scenes, describe)
+        return DataBundle(pre, _info(grid, hw), {"bev_seg": task}, collate_scenes, describe, _state(grid))
     return _load_folder(Path(path), user_range, voxel_size, int(bev_stride), int(max_bev_tokens), center,
                         dict(max_points=max_points, max_voxels=max_voxels, seed=seed), test_fraction, seed)
 
@@ -106,6 +106,12 @@ def load(
 def _info(grid: VoxelGrid, hw) -> dict:
     return {"in_chans": IN_CHANS, "spatial_shape": grid.spatial_shape, "point_range": grid.point_range,
             "voxel_size": grid.voxel_size, "bev_grid": hw}
+
+
+def _state(grid: VoxelGrid) -> dict:
+    """What a checkpoint hands back to the loader: the window, derived or given, so other
+    data is read on the grid the model was trained on."""
+    return {"point_range": [float(v) for v in grid.point_range]}
 
 
 def _grid(point_range, voxel_size, stride: int, max_tokens: int) -> VoxelGrid:
@@ -183,22 +189,22 @@ def _load_folder(root: Path, point_range, voxel_size, stride: int, max_tokens: i
     derived = point_range is None and center
     grid = None if derived else _grid(point_range or DEFAULT_RANGE, voxel_size, stride, max_tokens)
     # one pass over the files: readability, extent (after centring), classification codes
-    stats, errors, far = [], [], False
-    for f in files:
-        try:
-            pts, codes, shift = io.read_scan(f, center)
-        except DataError as exc:
-            if len(files) == 1:
-                raise
-            errors.append(str(exc))
-            notice(f"skipping {exc}")
-            continue
+    failures = Failures()
+
+    def scan_stats(f: Path) -> dict:
+        pts, codes, shift = io.read_scan(f, center)
         s = {"file": f, "shift": shift, "n": len(pts), "lo": pts[:, :3].min(0).astype(float), "hi": pts[:, :3].max(0).astype(float),
              "codes": np.unique(codes) if codes is not None else None}
         if derived:
             s["zq"] = np.percentile(pts[:, 2].astype(np.float64), [0.01, 99.99])
         else:
             s["inside"] = _in_range(pts, grid)
+        return s
+
+    # a single file's own error is the error; in a folder a bad file is told in one line and skipped
+    scans = ((f, scan_stats(f)) for f in files) if len(files) == 1 else read_each(files, scan_stats, failures)
+    stats, far = [], False
+    for f, s in scans:
         reach = float(max(np.abs(s["lo"]).max(), np.abs(s["hi"]).max()))
         if not center and reach > 1e5 and not far:
             far = True
@@ -206,7 +212,7 @@ def _load_folder(root: Path, point_range, voxel_size, stride: int, max_tokens: i
                    "set data.center=true to centre each scan before the cast")
         stats.append(s)
     if not stats:
-        raise DataError(f"{root}: none of the {len(files)} point-cloud files could be used (first: {errors[0]})")
+        raise failures.error(root, len(files), "point-cloud files")
     if derived:
         grid = _grid(_derived_range(stats, voxel_size, stride), voxel_size, stride, max_tokens)
         notice(f"data.center: data.point_range {tuple(round(v, 3) for v in grid.point_range)} spans the {len(stats)} "
@@ -223,14 +229,13 @@ def _load_folder(root: Path, point_range, voxel_size, stride: int, max_tokens: i
                    f"{_extent(s['lo'] + s['shift'], s['hi'] + s['shift'])}{' (before centring)' if center else ''}; set {hint}")
             if len(files) == 1:
                 raise DataError(msg)
-            errors.append(msg)
-            notice(f"skipping {msg}")
+            failures.add(s["file"], msg)
             continue
         kept += s["inside"]
         total += s["n"]
         good.append(s)
     if not good:
-        raise DataError(f"{root}: none of the {len(files)} point-cloud files could be used (first: {errors[0]})")
+        raise failures.error(root, len(files), "point-cloud files")
     frac = kept / total
     lo = np.min([s["lo"] for s in good], 0)
     hi = np.max([s["hi"] for s in good], 0)
@@ -290,4 +295,4 @@ def _load_folder(root: Path, point_range, voxel_size, stride: int, max_tokens: i
     describe = (f"{len(good)} scans from {root}{' (centred)' if center else ''}, {frac:.1%} of the {total:,} points inside "
                 f"point_range {grid.point_range}, grid {grid.spatial_shape} voxels -> BEV {hw[0]}x{hw[1]}"
                 + "".join(f"; {n}" for n in notes))
-    return DataBundle(pre, _info(grid, hw), tasks, collate_scenes, describe)
+    return DataBundle(pre, _info(grid, hw), tasks, collate_scenes, describe, _state(grid))

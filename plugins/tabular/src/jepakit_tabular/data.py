@@ -82,7 +82,7 @@ def load(
     seed: int = 0,
     dependence: bool = True,
     dependence_rows: int = 1000,
-    fitted: Mapping[str, Any] | None = None,
+    state: Mapping[str, Any] | None = None,
 ) -> DataBundle:
     """Load a table for pretraining and benchmarking.
 
@@ -92,12 +92,13 @@ def load(
     index for arrays); ``task``: classification | regression (inferred otherwise);
     ``categorical`` / ``numeric`` / ``drop``: column names (list or comma-separated) that
     override type inference or are ignored; ``columns``: names for array columns.
-    The schema is fitted on the pretraining rows (all rows but the held-out test rows);
-    ``fitted`` (the saved ``info`` of a checkpoint) reuses a saved schema instead.
+    The schema is fitted on the pretraining rows (all rows but the held-out test rows)
+    and, with the columns' dependence, is the bundle's ``state``; ``state`` (what the
+    core saved with a checkpoint or export) reuses that schema instead.
     """
     if not 0.0 < float(test_fraction) < 1.0:
         raise DataError(f"data.test_fraction must be in (0, 1), got {test_fraction}")
-    saved = Schema.from_dict(fitted["schema"]) if fitted and "schema" in fitted else None
+    saved = Schema.from_dict(state["schema"]) if state and "schema" in state else None
     task = normalise_task(task)
     if path is None:
         frame, default_target, default_task = sklearn_table(table)
@@ -171,7 +172,7 @@ def load(
     num, cat = encode_frame(frame, schema, source)
     rows = ArrayRows(num)
     return _bundle(rows, cat, schema, None, labels, train, test, pretrain_rows, source, task_name or schema.target,
-                   dependence, dependence_rows, seed, saved, fitted)
+                   dependence, dependence_rows, seed, saved, state)
 
 
 def _load_array(
@@ -228,14 +229,14 @@ def _load_array(
 def _bundle(
     rows: Any, cat: np.ndarray, schema: Schema, cols: np.ndarray | None, labels: np.ndarray | None,
     train: np.ndarray | None, test: np.ndarray | None, pretrain_rows: np.ndarray | None, source: str, task_name: str | None,
-    dependence: bool, dependence_rows: int, seed: int, saved: Schema | None, fitted: Mapping[str, Any] | None,
+    dependence: bool, dependence_rows: int, seed: int, saved: Schema | None, state: Mapping[str, Any] | None,
 ) -> DataBundle:
     if cols is not None and len(cols) == rows.shape[1] and np.array_equal(cols, np.arange(rows.shape[1])):
         cols = None
     pretrain = TableDataset(rows, cat, schema, pretrain_rows, None, cols)
     dep = None
-    if fitted and fitted.get("dependence") is not None:
-        dep = fitted["dependence"]
+    if state and state.get("dependence") is not None:
+        dep = state["dependence"]
     elif dependence and schema.num_columns >= 2:
         rng = np.random.default_rng(seed)
         pick = np.sort(rng.choice(len(pretrain), size=min(len(pretrain), int(dependence_rows)), replace=False))
@@ -262,4 +263,5 @@ def _bundle(
         f"{source}: {len(pretrain)} pretraining rows, {len(schema.numeric)} numeric + {len(schema.categorical)} "
         f"categorical columns{dropped}{tgt}"
     )
-    return DataBundle(pretrain=pretrain, info=info, tasks=tasks, describe=describe)
+    fitted = {"schema": info["schema"], "dependence": dep}  # what a checkpoint must hand back
+    return DataBundle(pretrain=pretrain, info=info, tasks=tasks, describe=describe, state=fitted)

@@ -48,16 +48,31 @@ def test_formats_round_trip_schema(tmp_path, mixed_frame, fmt):
 def test_saved_schema_reproduces_encoding(tmp_path, mixed_frame):
     with pytest.warns(TabularNotice):
         b = load(mixed_frame, target="label", dependence=False)
-    saved = json.loads(json.dumps(b.info))
+    saved = json.loads(json.dumps(b.state))
     new = mixed_frame.sample(frac=1.0, random_state=1)
     # new rows with a different scale would give another fit; the saved schema must win
     new["x"] = new["x"] * 10 + 3
-    again = load(new, target="label", dependence=False, fitted=saved)
+    again = load(new, target="label", dependence=False, state=saved)
     assert again.info["schema"] == b.info["schema"]
     num1, cat1 = encode_frame(new, saved["schema"])
     num2, cat2 = encode_frame(new, Schema.from_dict(saved["schema"]))
     np.testing.assert_array_equal(cat1, cat2)
     np.testing.assert_array_equal(num1, num2)
+
+
+def test_the_fitted_schema_is_declared_bundle_state(mixed_frame):
+    """What the loader fitted (schema, column dependence) is DataBundle.state, which the
+    core saves with a checkpoint and hands back; a checkpoint written before state
+    existed hands back its info, which holds the same keys."""
+    with pytest.warns(TabularNotice):
+        b = load(mixed_frame, target="label")
+    assert set(b.state) == {"schema", "dependence"}
+    assert b.state["schema"] == b.info["schema"] and b.state["dependence"] == b.info["dependence"]
+    assert json.loads(json.dumps(b.state)) == b.state
+    new = mixed_frame.assign(x=mixed_frame["x"] * 10 + 3)
+    for saved in (b.state, json.loads(json.dumps(b.info))):
+        again = load(new, target="label", state=saved)
+        assert again.state == b.state
 
 
 def test_unseen_category_and_missing_values_encode(mixed_frame):

@@ -155,10 +155,23 @@ def test_folder_skips_bad_files(tmp_path):
         bundle = load(path=str(tmp_path))
     msgs = [str(x.message) for x in w]
     assert len(bundle.pretrain) == 2
-    assert any("000002.bin" in m and "multiple of 16" in m for m in msgs)
-    assert any("000003.bin" in m and "outside point_range" in m for m in msgs)
+    # one line per skipped file, in the format every plugin's reader uses (jepakit.kit.read_each)
+    assert any(m.startswith("skipped ") and "000002.bin" in m and "multiple of 16" in m for m in msgs), msgs
+    assert any(m.startswith("skipped ") and "000003.bin" in m and "outside point_range" in m for m in msgs), msgs
     with pytest.raises(DataError, match="outside point_range"):
         load(path=str(tmp_path / "000003.bin"))
+    # a folder where nothing can be used: one line with the files' own reasons
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "000000.bin").write_bytes(b"\0" * 10)
+    (bad / "000001.bin").write_bytes(b"\0" * 10)
+    far.tofile(bad / "000002.bin")
+    with pytest.raises(DataError) as err, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        load(path=str(bad))
+    msg = str(err.value)
+    assert "\n" not in msg and "none of the 3 point-cloud files could be read" in msg, msg
+    assert "multiple of 16" in msg and " x2" in msg and "outside point_range" in msg, msg
     item = bundle.pretrain[0]
     assert item["voxel_feats"].shape[1] == bundle.info["in_chans"] and item["voxel_coords"].shape[1] == 3
 

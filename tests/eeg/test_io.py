@@ -11,7 +11,8 @@ import pytest
 from jepakit.errors import DataError
 from jepakit_eeg.channels import STANDARD_1020, make_info, normalize_name, positions_2d, positions_3d, standard_montage
 from jepakit_eeg.data import load, prepare
-from jepakit_eeg.io import Preprocess, read_folder, read_recording, subject_of
+from jepakit_eeg.io import read_folder, read_recording, subject_of
+from jepakit_eeg.preprocess import Preprocess
 
 TUH_NAMES = [
     f"EEG {({'T7': 'T3', 'T8': 'T4', 'P7': 'T5', 'P8': 'T6'}).get(c, c).upper()}-REF" for c in STANDARD_1020

@@ -53,6 +53,20 @@ def test_evaluations_run_for_each_encoder_fraction_and_seed_and_are_tabulated(tm
     assert {r["n_labels"] for r in rows} == {5, 9}
 
 
+def test_an_evaluation_that_fits_no_labels_runs_once_per_encoder_and_tabulates_its_other_metrics(tmp_path):
+    CALLS.clear()
+
+    def with_more(encoder, model, bundle, fraction, seed):
+        out = spread(encoder, model, bundle, fraction, seed)
+        return {**out, "n_labels_seen": float(out["n_labels"])}
+
+    ev = Evaluation(with_more, "spread", also=("n_labels_seen",), uses_labels=False)
+    jepakit.register_plugin(_plugin({"spread": ev}), "ev3")
+    result = run_bench("waves-eval", quick=True, out=tmp_path / "b", echo=False)
+    assert sorted(CALLS) == sorted([(r, 1.0, s, False) for r in (False, True) for s in (0, 1)])
+    assert "| spread: spread |" in result.table and "| spread: n_labels_seen |" in result.table
+
+
 def test_an_evaluation_without_its_metric_is_one_line_error(tmp_path):
     jepakit.register_plugin(_plugin({"bad": Evaluation(no_metric, "spread")}), "ev2")
     with pytest.raises(JepakitError, match="evaluation 'bad' returned no 'spread'"):

@@ -393,9 +393,33 @@ def test_a_two_modality_domain_keeps_each_segments_grid_and_masks_per_segment(tm
         jepakit.create("masker", "segments", {"targets_in": ["video"]})(layout, 2, torch.Generator())
     run_cross = pretrain("pairs", out=tmp_path / "x", overrides=["train.steps=2", "masker.targets_in=[b]", "masker.context_from=[a]"])
     assert all(h["loss"] == h["loss"] for h in run_cross.history)
+    # a task about one modality embeds that segment alone (as a query clip has no music)
+    from jepakit.evaluate import embed
+
+    items = [run.bundle.pretrain[i] for i in range(4)]
+    backbone = run.model.backbone.eval()
+    z_b, _ = embed(backbone, items, segment="b")
+    with torch.no_grad():
+        alone = backbone(torch.utils.data.default_collate(items), torch.arange(16, 32).expand(4, -1)).mean(1)
+    torch.testing.assert_close(torch.from_numpy(z_b), alone)
+    assert backbone.pooled_dim("mean+flat", "b") == 32 + 16 * 32
+    with pytest.raises(jepakit.errors.ArgumentError, match="no segment 'c'"):
+        backbone.embed(torch.utils.data.default_collate(items), segment="c")
     # the exported encoder rebuilds the segments without data
     export_run(tmp_path / "r", tmp_path / "e")
     enc = load_encoder(tmp_path / "e")
     assert [s.name for s in enc.segments] == ["a", "b"]
     batch = torch.utils.data.default_collate([run.bundle.pretrain[i] for i in range(4)])
     torch.testing.assert_close(enc.embed(batch), run.model.backbone.eval().embed(batch))
+    # jepakit embed --segment (its Python twin): one modality's embeddings alone
+    import numpy as np
+
+    from jepakit.export import embed_to_file
+
+    embed_to_file(tmp_path / "e", None, tmp_path / "b.npy", segment="b", echo=False)
+    saved = np.load(tmp_path / "b.npy")
+    mine, _ = embed(enc, [run.bundle.pretrain[i] for i in range(len(run.bundle.pretrain))], segment="b")
+    assert saved.shape == (len(run.bundle.pretrain), 32)
+    np.testing.assert_allclose(saved, mine, rtol=1e-5, atol=1e-6)
+    with pytest.raises(jepakit.errors.JepakitError, match="--segment 'c'"):
+        embed_to_file(tmp_path / "e", None, tmp_path / "c.npy", segment="c", echo=False)

@@ -62,9 +62,12 @@ def test_the_facts_described_are_those_train_offers(waves):
 
     tiny = testing.build_tiny(waves, {"recipe": {"name": "jepa"}})
     info = set(tiny.bundle.info)
-    assert set(offered_facts(tiny.config, tiny.bundle)) == set(CORE_FACTS) | info
+    # arch is offered only where model.arch names one
+    assert set(offered_facts(tiny.config, tiny.bundle)) == (set(CORE_FACTS) - {"arch"}) | info
+    named = {**tiny.config, "model": {**tiny.config["model"], "arch": "vit_tiny_patch16_224"}}
+    assert set(offered_facts(named, tiny.bundle)) == set(CORE_FACTS) | info
     facts = predictor_facts(tiny.config, tiny.bundle, tiny.model.backbone, 8)
-    assert set(facts) == set(CORE_FACTS) | set(PREDICTOR_FACTS) | info
+    assert set(facts) == (set(CORE_FACTS) - {"arch"}) | set(PREDICTOR_FACTS) | info
 
 
 def documented(dim: int, width: int = 3, mode: str = "a", flag: bool = False):

@@ -156,8 +156,8 @@ def test_folder_skips_bad_files(tmp_path):
     msgs = [str(x.message) for x in w]
     assert len(bundle.pretrain) == 2
     # one line per skipped file, in the format every plugin's reader uses (jepakit.kit.read_each)
-    assert any(m.startswith("skipped ") and "000002.bin" in m and "multiple of 16" in m for m in msgs), msgs
-    assert any(m.startswith("skipped ") and "000003.bin" in m and "outside point_range" in m for m in msgs), msgs
+    assert any(m.startswith("skipping ") and "000002.bin" in m and "multiple of 16" in m for m in msgs), msgs
+    assert any(m.startswith("skipping ") and "000003.bin" in m and "outside point_range" in m for m in msgs), msgs
     with pytest.raises(DataError, match="outside point_range"):
         load(path=str(tmp_path / "000003.bin"))
     # a folder where nothing can be used: one line with the files' own reasons

@@ -265,9 +265,10 @@ def _evaluation_rows(
             subjects.append(("random-init", build_backbone(cfg, bundle).to(device), None, bundle, cfg))
         if echo:
             print(f"[{dom.name}] evaluating {tag}{ename}", flush=True)
+        fractions = ecfg["fractions"] if ev.uses_labels else [1.0]
         for label, encoder, model, vbundle, vcfg in subjects:
             encoder.eval()
-            for frac in ecfg["fractions"]:
+            for frac in fractions:
                 for seed in range(int(ecfg["seeds"])):
                     given = {"encoder": encoder, "model": model, "bundle": vbundle, "fraction": float(frac), "seed": seed, "config": vcfg}
                     metrics = dict(fn(**{k: given[k] for k in wants}))
@@ -275,7 +276,8 @@ def _evaluation_rows(
                         raise JepakitError(f"domain {dom.name!r}: evaluation {ename!r} returned no {ev.metric!r} (got {sorted(metrics)})")
                     n = metrics.pop("n_labels", None)
                     rows.append({"task": tag + ename, "method": label, "fraction": float(frac), "seed": seed,
-                                 "n_labels": None if n is None else int(n), "kind": "evaluation", "primary": ev.metric,
+                                 "n_labels": None if n is None else int(n), "kind": "evaluation",
+                                 "primary": ",".join((ev.metric, *ev.also)),
                                  **{k: float(v) for k, v in metrics.items()}})
     return rows
 

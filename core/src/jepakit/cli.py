@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--data", required=True, help="the data to embed, read by the domain's loader")
     sp.add_argument("--out", required=True, help="output file: .parquet (id + embedding columns) or .npy (+ OUT.ids.json)")
     sp.add_argument("--pool", default="mean", help="tokens, or statistics joined by '+': mean, std, max, flat (default mean)")
+    sp.add_argument("--segment", help="of a multi-modal (segmented) encoder: embed this segment's tokens alone")
     sp.add_argument("--batch-size", type=int, default=64, help="items per batch (default 64)")
     sp.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default auto)")
 
@@ -232,7 +233,8 @@ def _cmd_embed(args: argparse.Namespace) -> int:
     from .export import check_output, embed_to_file
 
     check_output(args.out)  # before any work
-    embed_to_file(args.checkpoint, args.data, args.out, pool=args.pool, batch_size=args.batch_size, device=args.device)
+    embed_to_file(args.checkpoint, args.data, args.out, pool=args.pool, batch_size=args.batch_size, device=args.device,
+                  segment=args.segment)
     return 0
 
 

@@ -323,6 +323,8 @@ class Task:
     item's. When ``split_key`` names an item key, items sharing it (the chips of one SAR
     scene) are never put on both sides of a split the core draws from the training items
     (``eval.split=validation``); unlike ``group_key`` they are probed one by one.
+    ``segment`` names the segment of a segmented layout the task is about: only its
+    tokens are encoded and pooled for the probes and the supervised rows.
 
     ``train`` and ``test`` are :class:`LabelledDataset` s: ``len(ds)`` and ``ds[i]`` (a
     batch dict with its ``label``). A dataset may expose all its labels without reading
@@ -339,6 +341,9 @@ class Task:
     group_key: str | None = None
     description: str = ""
     split_key: str | None = None
+    # a segmented layout's segment the task is about: its tokens alone are encoded and
+    # pooled (genre from the video alone, not from video and music together)
+    segment: str | None = None
 
 
 # baseline(task, train_indices, seed) -> predictions for task.test: class probabilities

@@ -26,6 +26,7 @@ from .plugins import KINDS, _one_line, registry
 CORE_FACTS: dict[str, str] = {
     "dim": "the model width (model.width)",
     "steps": "the run's length (train.steps)",
+    "arch": "the timm ViT named by model.arch (when set; jepakit.archs)",
 }
 # what jepakit.train.predictor_facts offers a predictor on top (a test keeps them equal)
 PREDICTOR_FACTS: dict[str, str] = {

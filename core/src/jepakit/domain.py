@@ -25,12 +25,19 @@ class Evaluation:
     frozen eval backbone), ``model`` (the pretrained model; None for random init),
     ``bundle`` (the DataBundle), ``fraction``, ``seed`` and ``config``; it returns float
     metrics, ``metric`` among them (and ``n_labels``, the labelled items it used, if it
-    wants the table to show it). ``run`` may be a :class:`jepakit.lazy` reference."""
+    wants the table to show it). ``also`` names more of its metrics to tabulate;
+    ``uses_labels=False`` runs it once per encoder and seed (at fraction 1.0) when it fits
+    nothing on labels. ``run`` may be a :class:`jepakit.lazy` reference."""
 
     run: Callable[..., Mapping[str, float]]
     metric: str
     higher_is_better: bool = True
     summary: str = ""
+    # more of run's metrics to tabulate after ``metric`` (one table each)
+    also: tuple[str, ...] = ()
+    # False: run fits nothing on labels (a retrieval on frozen embeddings), so it runs once
+    # per encoder and seed, reported at fraction 1.0, instead of once per label fraction
+    uses_labels: bool = True
 
 
 @dataclass

@@ -74,11 +74,11 @@ def groups_of(dataset: Any, key: str | None, attribute: bool = True, task: str |
 @torch.no_grad()
 def embed(
     backbone: Backbone, dataset: Any, pool: str = "mean", batch_size: int = 64, collate: Callable | None = None,
-    device: torch.device | str = "cpu", task: str | None = None,
+    device: torch.device | str = "cpu", task: str | None = None, segment: str | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Frozen embeddings and labels of every item: ``(n, D)`` (``pool="mean"``) or
-    ``(n, N, D)`` (``pool="tokens"``). Items without a ``label`` are a one-line
-    :class:`DataError` naming ``task``."""
+    ``(n, N, D)`` (``pool="tokens"``), of one segment's tokens alone with ``segment``.
+    Items without a ``label`` are a one-line :class:`DataError` naming ``task``."""
     collate = collate or default_collate
     was = backbone.training
     backbone.eval()
@@ -89,7 +89,7 @@ def embed(
         if not isinstance(batch, Mapping) or "label" not in batch:
             raise _no_key(dataset, items[0], i, "label", task, None)
         ys.append(np.asarray(batch["label"].cpu() if torch.is_tensor(batch["label"]) else batch["label"]))
-        zs.append(backbone.embed(to_device(batch, torch.device(device)), pool).float().cpu().numpy())
+        zs.append(backbone.embed(to_device(batch, torch.device(device)), pool, segment).float().cpu().numpy())
     backbone.train(was)
     if not zs:
         raise DataError("cannot embed an empty dataset")
@@ -238,8 +238,8 @@ def task_features(
     """Embeddings of the task's splits; ``name`` (the task's) is named in the one-line
     error about a dataset without labels or groups."""
     pool = "tokens" if task_kind(task.kind).per_token else ecfg["pool"]
-    x_tr, y_tr = embed(backbone, task.train, pool, ecfg["batch_size"], collate, device, name)
-    x_te, y_te = embed(backbone, task.test, pool, ecfg["batch_size"], collate, device, name)
+    x_tr, y_tr = embed(backbone, task.train, pool, ecfg["batch_size"], collate, device, name, task.segment)
+    x_te, y_te = embed(backbone, task.test, pool, ecfg["batch_size"], collate, device, name, task.segment)
     x_tr, y_tr, _ = group_average(x_tr, y_tr, groups_of(task.train, task.group_key, task=name))
     x_te, y_te, _ = group_average(x_te, y_te, groups_of(task.test, task.group_key, task=name))
     return Features(x_tr, y_tr, x_te, y_te)
@@ -270,14 +270,14 @@ class _Supervised(nn.Module):
     """The probed architecture trained end to end: the backbone, the probes' pooling and
     a linear head, so that supervised and probe see features of the same form."""
 
-    def __init__(self, backbone: Backbone, kind: str, out: int, pool: str = "mean"):
+    def __init__(self, backbone: Backbone, kind: str, out: int, pool: str = "mean", segment: str | None = None):
         super().__init__()
-        self.backbone, self.kind = backbone, kind
+        self.backbone, self.kind, self.segment = backbone, kind, segment
         self.pool = "tokens" if task_kind(kind).per_token else pool
-        self.head = nn.Linear(backbone.pooled_dim(self.pool), out)
+        self.head = nn.Linear(backbone.pooled_dim(self.pool, segment), out)
 
     def forward(self, batch):
-        return self.head(self.backbone.embed(batch, self.pool))
+        return self.head(self.backbone.embed(batch, self.pool, self.segment))
 
 
 class ItemSubset:

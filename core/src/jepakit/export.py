@@ -593,7 +593,7 @@ def check_output(out: str | os.PathLike) -> str:
 @torch.no_grad()
 def embed_to_file(
     checkpoint: str | os.PathLike, data: Any, out: str | os.PathLike, pool: str = "mean", batch_size: int = 64,
-    device: str = "auto", echo: bool = True,
+    device: str = "auto", echo: bool = True, segment: str | None = None,
 ) -> Path:
     """Embed every item of ``data`` (the pretraining dataset the domain's loader makes
     of it; None: the run's own data) with the encoder of ``checkpoint`` (an export, a
@@ -605,6 +605,7 @@ def embed_to_file(
       beside it in ``OUT.ids.json`` (a JSON list).
 
     ``pool``: ``tokens`` or statistics joined by ``+`` (``mean``, ``mean+std``, ``flat``...).
+    ``segment``: of a segmented layout (two modalities), that segment's tokens alone.
     Item ids follow the protocol of the module doc. Returns ``out``. Python twin of
     ``jepakit embed``."""
     from .model import pool_stats
@@ -626,7 +627,14 @@ def embed_to_file(
     n = len(dataset)
     dev = pick_device(device)
     encoder.to(dev)
-    shape = (encoder.num_tokens, encoder.width) if pool == "tokens" else (encoder.pooled_dim(pool),)
+    if segment is not None:
+        names = [seg.name for seg in encoder.segments]
+        if segment not in names:
+            raise JepakitError(f"--segment {segment!r}: the encoder's segments are {names or 'none (one grid)'}")
+        n_tok = encoder.pooled_dim("flat", segment) // encoder.width
+    else:
+        n_tok = encoder.num_tokens
+    shape = (n_tok, encoder.width) if pool == "tokens" else (encoder.pooled_dim(pool, segment),)
     out.parent.mkdir(parents=True, exist_ok=True)
     ids = dataset_ids(dataset)
     seed_everything(int(meta["config"]["train"].get("seed", 0)))  # random crops of a pretraining dataset repeat
@@ -637,7 +645,7 @@ def embed_to_file(
             stop = min(n, start + int(batch_size))
             items = [dataset[i] for i in range(start, stop)]
             names = [item_id(dataset, i, it, ids) for i, it in zip(range(start, stop), items)]
-            z = encoder.embed(to_device(collate(items), dev), pool).float().cpu().numpy()
+            z = encoder.embed(to_device(collate(items), dev), pool, segment).float().cpu().numpy()
             if z.shape[1:] != shape:
                 raise DataError(f"the encoder returned embeddings of shape {z.shape[1:]} for items {start}..{stop - 1}, expected {shape}")
             writer.write(names, z)

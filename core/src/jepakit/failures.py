@@ -35,9 +35,11 @@ def _short(text: str, limit: int = 80) -> str:
 
 
 class Failures:
-    """``(source, message)`` of every file skipped; :meth:`add` tells each in one line."""
+    """``(source, message)`` of every file skipped; :meth:`add` tells each in one line,
+    ``<verb> <message>`` (a plugin keeps the wording its users' logs already grep for)."""
 
-    def __init__(self) -> None:
+    def __init__(self, verb: str = "skipped") -> None:
+        self.verb = verb
         self.items: list[tuple[str, str]] = []
         self._reasons: list[str | None] = []  # a reader's own grouping, where it has one
 
@@ -50,7 +52,7 @@ class Failures:
         self.items.append((str(source), str(message)))
         self._reasons.append(reason)
         if tell:
-            notice(f"skipped {message}")
+            notice(f"{self.verb} {message}")
 
     def counts(self) -> list[tuple[str, int]]:
         """Reasons with their counts, the most frequent first."""

@@ -284,7 +284,7 @@ def fit(
     if spec.continuous:
         y_mean, y_std = float(y_all[train_items].mean()), float(y_all[train_items].std() + 1e-8)
     torch.manual_seed(int(seed) * 1_000_003 + 11)  # the head's init and dropout: the same for every start
-    model = _Supervised(backbone, task.kind, out, s.pool).to(device)
+    model = _Supervised(backbone, task.kind, out, s.pool, task.segment).to(device)
     opt = torch.optim.AdamW(param_groups(model, s.lr, s.layer_decay, s.weight_decay), lr=s.lr)
     fitted = Fitted(model, task.kind, out, y_mean, y_std, n_train=len(train_items), n_val=len(val_items), early_stopping=note)
     early = len(val_items) > 0

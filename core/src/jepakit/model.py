@@ -75,18 +75,27 @@ class Backbone(nn.Module):
         x = torch.cat([x[:, :p], grid_tokens], dim=1) if p else grid_tokens
         return self.norm(self.blocks(x))
 
-    def embed(self, batch: Batch, pool: str = "mean") -> Tensor:
+    def embed(self, batch: Batch, pool: str = "mean", segment: str | None = None) -> Tensor:
         """Frozen-feature view of the grid tokens. ``tokens`` -> (B, N, width); otherwise
         ``pool`` joins statistics with ``+`` and returns their concatenation (B, k * width):
         ``mean``, ``std`` and ``max`` over valid tokens (mean+std+max is statistics
         pooling: the spread and peaks of per-token features carry what a mean washes
         out, e.g. the shape of recurring waves), ``flat`` = all tokens in grid order (for
         grids whose positions mean the same thing in every item, such as table columns;
-        invalid tokens are zeroed)."""
-        h = self(batch)[:, self.num_prefix :]
+        invalid tokens are zeroed). ``segment``: a segmented layout's segment alone is
+        encoded (its tokens only, as one modality is seen without the other) and pooled."""
+        flags = self.tokenizer.layout(batch).flags
+        valid = flags.get("valid")
+        if segment is None:
+            h = self(batch)[:, self.num_prefix :]
+        else:
+            start, stop = self._span(segment)
+            b = next(v for v in batch.values() if torch.is_tensor(v)).shape[0]
+            keep = torch.arange(start, stop, device=self.pos.table.device).expand(b, -1)
+            h = self(batch, keep)[:, self.num_prefix :]
+            valid = None if valid is None else valid[:, start:stop]
         if pool == "tokens":
             return h
-        valid = self.tokenizer.layout(batch).flags.get("valid")
         w = torch.ones_like(h[..., :1]) if valid is None else valid.to(h.dtype).unsqueeze(-1)
         count = w.sum(1).clamp_min(1.0)
         mean = (h * w).sum(1) / count
@@ -102,11 +111,21 @@ class Backbone(nn.Module):
                 out.append((h * w).flatten(1))
         return out[0] if len(out) == 1 else torch.cat(out, dim=1)
 
-    def pooled_dim(self, pool: str) -> int:
+    def _span(self, segment: str) -> tuple[int, int]:
+        start = 0
+        for seg in self.segments:
+            if seg.name == segment:
+                return start, start + seg.num_tokens
+            start += seg.num_tokens
+        check(False, f"no segment {segment!r}: the layout's segments are {[seg.name for seg in self.segments] or 'none'}")
+        raise AssertionError  # unreachable
+
+    def pooled_dim(self, pool: str, segment: str | None = None) -> int:
         """Feature width of :meth:`embed`'s output (per token for ``tokens``)."""
         if pool == "tokens":
             return self.width
-        return sum(self.width * (self.num_tokens if s == "flat" else 1) for s in pool_stats(pool))
+        n = self.num_tokens if segment is None else self._span(segment)[1] - self._span(segment)[0]
+        return sum(self.width * (n if s == "flat" else 1) for s in pool_stats(pool))
 
 
 POOL_STATS = ("mean", "std", "max", "flat")

@@ -175,7 +175,15 @@ class TransformerPredictor(nn.Module):
     def no_weight_decay(self) -> set[str]:
         return {"mask_token"}
 
+    def target_queries(self, target_idx: Tensor) -> Tensor:
+        """``(B, M * Nt, pred_width)``: the one-pass form's mask tokens at the target
+        positions (a subclass adds what its queries carry, e.g. the group's rank)."""
+        b, m, nt = target_idx.shape
+        return self.mask_token + self.pos(target_idx.reshape(b, m * nt))
+
     def _mask(self, num_context: int, nt: int, m: int, device: torch.device) -> Tensor | GroupSplit:
+        """The one-pass form's attention structure over ``[context, M groups of Nt]`` (a
+        subclass may return another boolean mask, e.g. block-causal groups)."""
         if self.attn_mask == "split":
             return GroupSplit(num_context, nt, m)
         mask = group_mask(num_context, nt, m, device)
@@ -205,7 +213,7 @@ class TransformerPredictor(nn.Module):
         x = torch.cat([x[:, :p], x[:, p:] + ctx_pos], dim=1) if p else x + ctx_pos
         pc = x.shape[1]
         if self.one_pass:
-            q = self.mask_token.to(x.dtype) + self.pos(target_idx.reshape(b, m * nt)).to(x.dtype)
+            q = self.target_queries(target_idx).to(x.dtype)
             z = self._run(torch.cat([x, q], dim=1), self._mask(pc, nt, m, x.device), rows_from=pc)
             return self.out(self.norm(z)).reshape(b, m, nt, -1)
         # expand + reshape: the backward is one sum over the groups (repeat_interleave's is slower)

@@ -28,8 +28,8 @@ def _fmt(entry: Mapping[str, Any], metric: str) -> str:
 def _metrics(row: Mapping[str, Any], metrics: Sequence[str] | None) -> list[str]:
     """The metrics tabulated for a task's rows: a domain evaluation's own primary metric,
     else ``eval.metrics`` or the task kind's primary metric."""
-    if row.get("primary"):
-        return [row["primary"]]
+    if row.get("primary"):  # "metric" or "metric,also1,also2"
+        return row["primary"].split(",")
     return list(metrics) if metrics else [PRIMARY[row["kind"]]]
 
 

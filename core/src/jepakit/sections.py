@@ -71,6 +71,10 @@ class LossSection:
 class ModelSection:
     """encoder and predictor sizes"""
 
+    # a timm ViT name sets width, depth, heads and mlp_ratio (jepakit.archs); no weights
+    arch: str | None = option(None, Maybe(Str(), "none: the sizes below"),
+                              "a timm ViT (vit_tiny_patch16_224, vit_small_patch16_224...) whose width, depth, heads and "
+                              "mlp_ratio the encoder takes; no weights are ever loaded")
     width: int = option(192, Int(1), 'encoder width (token features); divisible by model.heads')
     depth: int = option(12, Int(1), 'encoder transformer blocks')
     heads: int = option(3, Int(1), 'encoder attention heads')

@@ -37,8 +37,8 @@ What each check asserts:
   in-range integer indices, none repeated within a sample; the same seed, the same views.
 * :func:`check_target` -- ``(B, M, Nt, D)`` features at the target indices, ``D`` the
   target's ``dim`` (or the encoder width), finite; the model's loss on them is finite.
-* :func:`check_predictor` -- ``(B, M, Nt, out_dim)`` finite predictions that depend on
-  the context (a gradient reaches it).
+* :func:`check_predictor` -- ``(B, M, Nt, out_dim)`` finite predictions (or a mapping whose
+  ``pred`` is them) that depend on the context (a gradient reaches it).
 * :func:`check_loss` -- a finite scalar; lower when the predictions equal the targets
   than for unrelated predictions (unless the loss says ``lower_at_target = False``); a
   gradient reaches the predictions. A loss that names
@@ -357,6 +357,10 @@ def check_predictor(
     b, m, nt = (int(s) for s in masks.target.shape)
     context = context.detach().clone().requires_grad_(True)
     pred = predictor(context, masks, batch)
+    if isinstance(pred, Mapping):  # contract v2: ``pred`` plus extra outputs for the loss
+        if "pred" not in pred:
+            _fail(who, "a predictor returning a mapping must hold 'pred'", f"keys {sorted(pred)}")
+        pred = pred["pred"]
     if not torch.is_tensor(pred) or tuple(pred.shape) != (b, m, nt, int(out_dim)):
         got = tuple(pred.shape) if torch.is_tensor(pred) else type(pred).__name__
         _fail(who, "must return (B, M, Nt, out_dim) predictions at masks.target", f"got {got}, expected {(b, m, nt, int(out_dim))}")

@@ -30,6 +30,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 
 from . import config as cfgmod
 from . import errors as errmod
+from .archs import apply_arch
 from .checkpoint import (
     BUNDLE_STATE,
     bundle_state,
@@ -341,9 +342,10 @@ RECIPES = {
 
 
 def offered_facts(cfg: Mapping[str, Any], bundle: DataBundle) -> dict[str, Any]:
-    """What the core offers every component factory: the model width, the run's length and
-    the data's facts."""
-    return {"dim": cfg["model"]["width"], "steps": int(cfg["train"]["steps"]), **bundle.info}
+    """What the core offers every component factory: the model width, the run's length, the
+    timm architecture named by ``model.arch`` (as ``arch``, when set) and the data's facts."""
+    arch = {"arch": cfg["model"]["arch"]} if cfg["model"].get("arch") else {}  # a named timm ViT (jepakit.archs)
+    return {"dim": cfg["model"]["width"], "steps": int(cfg["train"]["steps"]), **arch, **bundle.info}
 
 
 def build(cfg: Mapping[str, Any], bundle: DataBundle) -> tuple[torch.nn.Module, Any]:
@@ -490,6 +492,7 @@ def resolve_config(
     # preset's new one, as the same key would), each told once by a deprecation notice
     layers = [_renamed_layer(layer, domain.renamed) for layer in (domain.defaults, preset, file_layer, set_layer)]
     cfg = cfgmod.merge(*layers, data_layer)  # validated (jepakit.schema)
+    apply_arch(cfg, [layers[2], layers[3]])  # model.arch: timm's sizes (the user's own must agree)
     cfgmod.check_run(cfg)  # rules between keys, the device exists
     if cfg["eval"]["pool"] != "tokens":
         try:

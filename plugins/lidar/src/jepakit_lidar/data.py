@@ -189,7 +189,7 @@ def _load_folder(root: Path, point_range, voxel_size, stride: int, max_tokens: i
     derived = point_range is None and center
     grid = None if derived else _grid(point_range or DEFAULT_RANGE, voxel_size, stride, max_tokens)
     # one pass over the files: readability, extent (after centring), classification codes
-    failures = Failures()
+    failures = Failures(verb="skipping")  # the plugin's wording since its first release
 
     def scan_stats(f: Path) -> dict:
         pts, codes, shift = io.read_scan(f, center)

@@ -37,14 +37,15 @@ class ImagePatchTokenizer(Tokenizer):
         if arch is not None:
             spec = arch_spec(arch)
             if int(dim) != spec.width:
-                raise ConfigError(f"tokenizer.arch={arch} is a ViT of width {spec.width}, depth {spec.depth}, heads {spec.heads}; "
+                raise ConfigError(f"the arch {arch} is a ViT of width {spec.width}, depth {spec.depth}, heads {spec.heads}; "
                                   f"this run has model.width={dim}: add " + " ".join(f"--set {s}" for s in spec.sets()[:4])
                                   + " (python -m jepakit_vision.archs " + arch + " prints them all)")
             if patch is not None and int(patch) != spec.patch:
-                raise ConfigError(f"tokenizer.patch={patch} contradicts tokenizer.arch={arch} (patch {spec.patch}); give one of them")
+                raise ConfigError(f"tokenizer.patch={patch} contradicts the arch {arch} (model.arch or tokenizer.arch; patch "
+                                  f"{spec.patch}): add --set tokenizer.patch={spec.patch}")
             patch = spec.patch
             if int(size) != spec.img_size:
-                notice(f"tokenizer.arch={arch} is made for {spec.img_size} px images; these are {size} px (data.size): "
+                notice(f"the arch {arch} is made for {spec.img_size} px images; these are {size} px (data.size): "
                        f"a {int(size) // spec.patch}x{int(size) // spec.patch} grid of {spec.patch} px patches")
         patch = 4 if patch is None else int(patch)
         size = int(size)

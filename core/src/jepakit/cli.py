@@ -121,12 +121,6 @@ def _domains() -> int:
     return 0
 
 
-def _one_line_warnings() -> None:
-    from .console import one_line_warnings
-
-    one_line_warnings()
-
-
 def _early_checks(args: argparse.Namespace) -> None:
     """The mistakes that need no torch (an unknown domain, a missing --data path, a
     missing checkpoint) answer before the training stack is imported (4 s here)."""
@@ -348,9 +342,10 @@ COMMANDS = {
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    from .console import one_line_warnings
     from .errors import JepakitError
 
-    _one_line_warnings()
+    one_line_warnings()
     try:
         if args.command not in _UNCHECKED:
             _early_checks(args)

@@ -38,6 +38,17 @@ class Segment:
         return math.prod(self.grid)
 
 
+def segment_span(segments: Sequence[Segment], name: str) -> tuple[int, int]:
+    """``(start, stop)`` of segment ``name``'s tokens among the grid tokens of a layout
+    made of ``segments``; a :class:`KeyError` naming the segments there are."""
+    start = 0
+    for seg in segments:
+        if seg.name == name:
+            return start, start + seg.num_tokens
+        start += seg.num_tokens
+    raise KeyError(f"no segment {name!r}; the layout has {[seg.name for seg in segments] or 'none'}")
+
+
 @dataclass
 class Layout:
     """Where the tokens of one batch sit.
@@ -78,12 +89,7 @@ class Layout:
 
     def span(self, name: str) -> tuple[int, int]:
         """``(start, stop)`` of segment ``name``'s tokens among the grid tokens."""
-        start = 0
-        for s in self.segments:
-            if s.name == name:
-                return start, start + s.num_tokens
-            start += s.num_tokens
-        raise KeyError(f"no segment {name!r}; the layout has {[s.name for s in self.segments]}")
+        return segment_span(self.segments, name)
 
     @property
     def num_tokens(self) -> int:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .contract import Loss
-from .errors import unknown
+from .errors import check, unknown
 
 
 def _per_token(name: str, pred: Tensor, target: Tensor) -> Tensor:
@@ -92,8 +92,6 @@ class _Temperature(torch.nn.Module):
 
     def __init__(self, temperature: float, learn: bool):
         super().__init__()
-        from .errors import check
-
         check(float(temperature) > 0, f"temperature must be > 0, got {temperature}")
         value = torch.tensor(-float(torch.log(torch.tensor(float(temperature)))))
         if learn:
@@ -147,8 +145,6 @@ class SupConLoss(InfoNCELoss):
         self.label_key, self.ignore = str(label_key), int(ignore)
 
     def forward(self, pred: Tensor, target: Tensor, weight: Tensor | None, batch: dict) -> Tensor:
-        from .errors import check
-
         check(self.label_key in batch, f"supcon needs the batch's {self.label_key!r} (label_key); its keys: {sorted(batch)}")
         b, m, nt = pred.shape[:3]
         y = torch.as_tensor(batch[self.label_key], device=pred.device).reshape(b).long()

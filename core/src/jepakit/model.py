@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from .blocks import init_weights, transformer_blocks
-from .contract import Batch, Loss, Masks, Regularizer, Segment, Target, Tokenizer
+from .contract import Batch, Loss, Masks, Regularizer, Segment, Target, Tokenizer, segment_span
 from .errors import check
 from .losses import BUILTIN_LOSSES
 from .posembed import PositionEmbedding
@@ -112,19 +112,21 @@ class Backbone(nn.Module):
         return out[0] if len(out) == 1 else torch.cat(out, dim=1)
 
     def _span(self, segment: str) -> tuple[int, int]:
-        start = 0
-        for seg in self.segments:
-            if seg.name == segment:
-                return start, start + seg.num_tokens
-            start += seg.num_tokens
-        check(False, f"no segment {segment!r}: the layout's segments are {[seg.name for seg in self.segments] or 'none'}")
-        raise AssertionError  # unreachable
+        try:
+            return segment_span(self.segments, segment)
+        except KeyError:
+            check(False, f"no segment {segment!r}: the layout's segments are {[seg.name for seg in self.segments] or 'none'}")
+            raise
 
     def pooled_dim(self, pool: str, segment: str | None = None) -> int:
         """Feature width of :meth:`embed`'s output (per token for ``tokens``)."""
         if pool == "tokens":
             return self.width
-        n = self.num_tokens if segment is None else self._span(segment)[1] - self._span(segment)[0]
+        if segment is None:
+            n = self.num_tokens
+        else:
+            start, stop = self._span(segment)
+            n = stop - start
         return sum(self.width * (n if s == "flat" else 1) for s in pool_stats(pool))
 
 

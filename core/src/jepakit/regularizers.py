@@ -9,13 +9,12 @@ SIGReg``. A run names them in its ``regularizers`` section (``{name: {weight: w,
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from .contract import Regularizer
 from .errors import check
 from .losses import covariance_penalty, variance_hinge
-from .sigreg import NUM_SLICES, SIGREG_ON, view_sigreg
+from .sigreg import NUM_SLICES, SIGReg
 
 
 def _weight(weight: float, mix: bool) -> float:
@@ -50,13 +49,13 @@ class CovarianceRegularizer(Regularizer):
         return covariance_penalty(out["context"], out.get("context_idx"))
 
 
-class SIGRegRegularizer(Regularizer):
+class SIGRegRegularizer(SIGReg, Regularizer):
     """LeJEPA's SIGReg on the online encoder's full-view embeddings, mixed in:
     ``(1 - weight) * loss + weight * SIGReg``. ``on`` picks the rows tested
     (:func:`jepakit.sigreg.view_sigreg`): ``pooled`` (each item's mean over its valid
     tokens, the reference), ``positions`` (``positions`` random grid positions, each
-    across the batch) or both. Directions come from a generator seeded with ``seed`` and
-    the number of optimizer steps taken, identical on every rank."""
+    across the batch) or both. The direction stream is :class:`jepakit.sigreg.SIGReg`'s:
+    seeded by ``seed`` and the optimizer steps taken, identical on every rank."""
 
     mix = True
     needs_full = True
@@ -64,20 +63,11 @@ class SIGRegRegularizer(Regularizer):
     def __init__(
         self, weight: float = 0.05, on: str = "pooled", num_slices: int = NUM_SLICES, positions: int = 16, seed: int = 0,
     ):
-        super().__init__()
-        check(on in SIGREG_ON, f"on must be one of {', '.join(SIGREG_ON)}, got {on!r}")
-        check(int(num_slices) >= 1 and int(positions) >= 1, "num_slices and positions must be >= 1")
+        SIGReg.__init__(self, num_slices, on, positions, seed)
         self.weight = _weight(weight, True)
-        self.on, self.num_slices, self.positions, self.seed = on, int(num_slices), int(positions), int(seed)
-        self.register_buffer("calls", torch.zeros((), dtype=torch.long))
 
     def forward(self, out: dict[str, Tensor]) -> Tensor:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(self.calls))
-        return view_sigreg(out["full"], out.get("valid"), self.on, self.num_slices, self.positions, g)
-
-    @torch.no_grad()
-    def step(self) -> None:
-        self.calls += 1
+        return self.of_view(out["full"], out.get("valid"))
 
 
 __all__ = ["CovarianceRegularizer", "SIGRegRegularizer", "VarianceRegularizer"]

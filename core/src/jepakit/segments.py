@@ -21,6 +21,7 @@ from torch import Tensor
 
 from .contract import Layout, Masker, Masks
 from .errors import check
+from .masks import _subset
 from .plugins import create  # inner maskers are built like any: the registry never imports this module
 
 
@@ -99,7 +100,7 @@ def _whole(start: int, stop: int, valid: Tensor | None, batch_size: int, generat
     rows = [row.nonzero().flatten() + start for row in valid.cpu()]
     n = min(r.numel() for r in rows)
     check(n > 0, "segments: a sample has no valid token in a context segment")
-    return torch.stack([r if r.numel() == n else r[torch.randperm(r.numel(), generator=generator)[:n].sort().values] for r in rows])
+    return torch.stack([_subset(r, n, generator) for r in rows])
 
 
 __all__ = ["SegmentMasker"]

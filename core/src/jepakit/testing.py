@@ -216,34 +216,23 @@ def _check_tokenizer(tokenizer: Tokenizer, batch: Batch, who: str, exact_keep: b
 
 def wants_batch(sampler: Any) -> bool:
     """Whether a masker (or view sampler) is data-aware: its call names ``batch``."""
-    try:
-        return "batch" in inspect.signature(sampler).parameters
-    except (TypeError, ValueError):
-        return False
+    from .train import sampler_names
+
+    return "batch" in sampler_names(sampler)
 
 
 def wants_model(sampler: Any) -> bool:
     """Whether a masker (or view sampler) is model-aware: its call names ``model``."""
-    try:
-        return "model" in inspect.signature(sampler).parameters
-    except (TypeError, ValueError):
-        return False
+    from .train import sampler_names
+
+    return "model" in sampler_names(sampler)
 
 
 def _draw(sampler: Any, layout: Layout, batch_size: int, seed: int, batch: Batch | None, model: Any = None) -> Any:
-    """One draw as the training loop makes it: a model-aware sampler under ``no_grad``
-    with the model in eval mode."""
-    g = torch.Generator().manual_seed(seed)
-    kwargs: dict[str, Any] = {"batch": batch} if wants_batch(sampler) else {}
-    if not wants_model(sampler):
-        return sampler(layout, batch_size, g, **kwargs)
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            return sampler(layout, batch_size, g, model=model, **kwargs)
-    finally:
-        model.train(was_training)
+    """One draw as the training loop makes it (:func:`jepakit.train.draw_sampler`)."""
+    from .train import draw_sampler
+
+    return draw_sampler(sampler, layout, batch_size, torch.Generator().manual_seed(seed), batch, model)
 
 
 def _indices(who: str, what: str, t: Any, ndim: int, b: int, n: int) -> None:

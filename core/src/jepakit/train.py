@@ -140,8 +140,8 @@ class StepDraw:
 
     def __init__(self, sampler: Any, layout: Any, batch_size: int, seed: int):
         self.sampler, self.layout, self.bs, self.seed = sampler, layout, int(batch_size), int(seed)
-        params = inspect.signature(sampler).parameters
-        self.wants_batch, self.in_loop = "batch" in params, "model" in params
+        self.names = sampler_names(sampler)  # once: the loop draws every step
+        self.wants_batch, self.in_loop = "batch" in self.names, "model" in self.names
 
     def __call__(self, batch: Batch, step: int, model: torch.nn.Module | None = None, on_device: Batch | None = None) -> Any:
         """The draw of ``step``; ``model`` and ``on_device`` (the batch on the model's
@@ -149,20 +149,38 @@ class StepDraw:
         with torch.no_grad():
             layout = self.layout(batch)
         generator = torch.Generator().manual_seed(step_seed(self.seed, step, 5))
-        kwargs: dict[str, Any] = {}
-        if self.wants_batch:
-            kwargs["batch"] = batch if on_device is None else on_device
-        if not self.in_loop:
-            return self.sampler(layout, self.bs, generator, **kwargs)
-        if model is None:
+        if self.in_loop and model is None:
             raise JepakitError(f"{type(self.sampler).__name__} names model in its call: it is drawn in the training loop, with the model")
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.no_grad():
-                return self.sampler(layout, self.bs, generator, model=model, **kwargs)
-        finally:
-            model.train(was_training)
+        return draw_sampler(self.sampler, layout, self.bs, generator, batch if on_device is None else on_device, model, self.names)
+
+
+def sampler_names(sampler: Any) -> frozenset[str]:
+    """The optional inputs a masker's or view sampler's call names: ``batch``, ``model``."""
+    try:
+        params = inspect.signature(sampler).parameters
+    except (TypeError, ValueError):
+        return frozenset()
+    return frozenset(k for k in ("batch", "model") if k in params)
+
+
+def draw_sampler(
+    sampler: Any, layout: Any, batch_size: int, generator: torch.Generator, batch: Batch | None = None,
+    model: torch.nn.Module | None = None, names: frozenset[str] | None = None,
+) -> Any:
+    """One draw of a masker or view sampler, given what its call names (``names``, read off
+    its signature when not given): ``batch`` for a data-aware one, ``model`` for a
+    model-aware one, which is called under ``torch.no_grad`` with the model in eval mode."""
+    names = sampler_names(sampler) if names is None else names
+    kwargs: dict[str, Any] = {"batch": batch} if "batch" in names else {}
+    if "model" not in names:
+        return sampler(layout, batch_size, generator, **kwargs)
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return sampler(layout, batch_size, generator, model=model, **kwargs)
+    finally:
+        model.train(was_training)
 
 
 def layout_tokenizer(model: torch.nn.Module) -> torch.nn.Module:
@@ -389,10 +407,10 @@ def build(cfg: Mapping[str, Any], bundle: DataBundle) -> tuple[torch.nn.Module, 
 def build_regularizers(cfg: Mapping[str, Any], offered: Mapping[str, Any]) -> dict[str, Any]:
     """The ``regularizers`` section's regularizers by name; a factory naming ``seed`` gets
     ``train.seed`` unless the section gives one (directions identical on every rank)."""
-    out = {}
+    out, entries = {}, registry("regularizer")
     for name, args in (cfg.get("regularizers") or {}).items():
         args = dict(args or {})
-        names, _ = factory_params(registry("regularizer")[name].factory) if name in registry("regularizer") else (set(), False)
+        names = factory_params(entries[name].factory)[0] if name in entries else set()  # an unknown name: create says so
         if "seed" in names and "seed" not in args:
             args["seed"] = int(cfg["train"]["seed"])
         out[name] = create("regularizer", name, args, offered)
@@ -814,18 +832,15 @@ def _pretrain(
     try:
         for step in range(start, steps):
             tic = time.perf_counter()
-            if draw.in_loop:  # a model-aware masker: drawn here, with the model, on the device batch
-                cpu_batch = next(batches)
-                data_wait = time.perf_counter() - tic  # the data pipeline's lag behind the step (all of its work with workers=0)
-                tic = time.perf_counter()
-                batch = to_device(cpu_batch, device)
-                drawn = draw(cpu_batch, step, model, batch).to(device)
-            else:
-                batch, drawn = next(batches)
-                data_wait = time.perf_counter() - tic  # the data pipeline's lag behind the step (all of its work with workers=0)
-                tic = time.perf_counter()
-                batch, drawn = to_device(batch, device), drawn.to(device)
+            fetched = next(batches)
+            data_wait = time.perf_counter() - tic  # the data pipeline's lag behind the step (all of its work with workers=0)
             waited[0] += data_wait
+            tic = time.perf_counter()
+            if draw.in_loop:  # a model-aware masker: drawn here, with the model, on the device batch
+                batch = to_device(fetched, device)
+                drawn = draw(fetched, step, model, batch).to(device)
+            else:
+                batch, drawn = to_device(fetched[0], device), fetched[1].to(device)
             lr = lr_at(step, cfg)
             for g in opt.param_groups:
                 g["lr"] = lr
